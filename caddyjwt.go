@@ -1,0 +1,273 @@
+// Package caddyjwt is JWT authentication for Caddy v2: an HTTP handler that
+// guards a site by validating tokens, configured with the jwt_auth directive.
+package caddyjwt
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// now is the clock of the package; tests replace it.
+var now = time.Now
+
+// Handler guards the routes after it with JSON Web Tokens.
+//
+// A request without a token is answered with 401 and
+// `WWW-Authenticate: Bearer realm="<host>"`; a token that is malformed,
+// expired, badly signed or whose claims are not accepted gets 401 with
+// `error="invalid_token"`; a valid token that fails a `require` rule gets
+// 403 with `error="insufficient_scope"`. With `redirect`, browsers are sent
+// to a login page with 302 instead. Failures are Caddy HTTP errors, so
+// `handle_errors` can shape them; the placeholder
+// `{http.auth.jwt_auth.error}` holds the reason (missing, malformed,
+// expired, not_yet_valid, bad_signature, bad_claims, revoked, forbidden).
+//
+// After a successful check, `{http.auth.user.id}` holds the token's `sub`
+// and `{http.auth.user.<claim>}` each top-level claim.
+type Handler struct {
+	// Secret is an HMAC key for the HS algorithms: the text itself, or
+	// base64 after a `base64:` prefix. Global placeholders such as
+	// `{env.JWT_SECRET}` or `{file./run/secrets/jwt}` are resolved when the
+	// handler is provisioned. It must be at least 32 bytes long; 32 bytes
+	// serve HS256, 48 also HS384, 64 also HS512.
+	Secret string `json:"secret,omitempty"`
+
+	// Keys are key files: PEM (private key, public key or X.509
+	// certificate) or JWK / JWK set JSON. Several keys may be configured
+	// at once, for rotation.
+	Keys []KeyConfig `json:"keys,omitempty"`
+
+	// Algorithms narrows the accepted signature algorithms. Each must be
+	// served by at least one key. Default: every algorithm the keys serve.
+	Algorithms []string `json:"algorithms,omitempty"`
+
+	// Issuers are the accepted values of the `iss` claim. When set, a
+	// token must carry one of them. Default: iss is not checked.
+	Issuers []string `json:"issuers,omitempty"`
+
+	// Audiences are the accepted values of the `aud` claim. When set, the
+	// token's aud (a string or an array) must hold one of them. Default:
+	// aud is not checked.
+	Audiences []string `json:"audiences,omitempty"`
+
+	// Leeway is the clock skew allowed when checking exp, nbf and iat.
+	// Default: 30s.
+	Leeway *caddy.Duration `json:"leeway,omitempty"`
+
+	// AllowMissingExp accepts tokens without an `exp` claim. Default:
+	// such tokens are refused.
+	AllowMissingExp bool `json:"allow_missing_exp,omitempty"`
+
+	// MaxLifetime refuses tokens whose exp lies further than this in the
+	// future. Default: off.
+	MaxLifetime caddy.Duration `json:"max_lifetime,omitempty"`
+
+	// Require lists claim rules that must all hold, otherwise the request
+	// is answered with 403.
+	Require []ClaimRule `json:"require,omitempty"`
+
+	// From lists where the token is read, in order; the first source
+	// present is used. Default: the Authorization header (scheme Bearer),
+	// then the cookie `access_token`.
+	From []TokenSource `json:"from,omitempty"`
+
+	// Optional lets requests without a token pass on anonymously. A token
+	// that is present but not valid is still refused.
+	Optional bool `json:"optional,omitempty"`
+
+	// Redirect is where browsers (GET or HEAD requests whose Accept header
+	// holds text/html) without a valid token are sent with 302, with the
+	// original request URI in the `return` query parameter. An absolute
+	// path or an absolute http(s) URL.
+	Redirect string `json:"redirect,omitempty"`
+
+	// Except lists path patterns, as in Caddy's path matcher, served
+	// without a token.
+	Except []string `json:"except,omitempty"`
+
+	// ClaimHeaders set request headers from claims for the handlers that
+	// follow (such as reverse_proxy). Client-sent headers of those names
+	// are always removed first.
+	ClaimHeaders []ClaimHeader `json:"claim_headers,omitempty"`
+
+	leeway      time.Duration
+	keys        *keyRing
+	parser      *jwt.Parser
+	sources     []TokenSource
+	except      caddyhttp.MatchPath
+	redirectURL string
+	logger      *zap.Logger
+}
+
+// KeyConfig is one key file.
+type KeyConfig struct {
+	// File is the path of a PEM file (PKCS#1, PKCS#8, SEC1, PKIX public
+	// key or X.509 certificate) or a JWK / JWK set JSON file.
+	File string `json:"file,omitempty"`
+
+	// KID is the key id that tokens name in their `kid` header. Default:
+	// the JWK's own kid; a key without one is tried for any kid that no
+	// other key claims.
+	KID string `json:"kid,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.jwt_auth",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets defaults, loads the keys and builds the token parser.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	h.leeway = 30 * time.Second
+	if h.Leeway != nil {
+		h.leeway = time.Duration(*h.Leeway)
+	}
+	h.sources = h.From
+	if len(h.sources) == 0 {
+		h.sources = []TokenSource{
+			{Source: "header", Name: "Authorization"},
+			{Source: "cookie", Name: defaultCookieName},
+		}
+	}
+
+	keys, err := loadKeys(h.Secret, h.Keys, h.Algorithms)
+	if err != nil {
+		return err
+	}
+	h.keys = keys
+	h.parser = h.newParser()
+	h.redirectURL = redirectPrefix(h.Redirect)
+
+	if len(h.Except) > 0 {
+		h.except = caddyhttp.MatchPath(h.Except)
+		if err := h.except.Provision(ctx); err != nil {
+			return fmt.Errorf("except: %w", err)
+		}
+	}
+	return nil
+}
+
+// newParser builds the token parser once: the algorithms the keys serve,
+// strict base64, numbers kept as their JSON text, exp/nbf/iat with leeway,
+// and the audience when configured. The issuer is checked in checkClaims,
+// since golang-jwt accepts only one.
+func (h *Handler) newParser() *jwt.Parser {
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(h.keys.algorithms()),
+		jwt.WithLeeway(h.leeway),
+		jwt.WithIssuedAt(),
+		jwt.WithJSONNumber(),
+		jwt.WithStrictDecoding(),
+		jwt.WithTimeFunc(func() time.Time { return now() }),
+	}
+	if !h.AllowMissingExp {
+		opts = append(opts, jwt.WithExpirationRequired())
+	}
+	if len(h.Audiences) > 0 {
+		opts = append(opts, jwt.WithAudience(h.Audiences...))
+	}
+	return jwt.NewParser(opts...)
+}
+
+// Validate checks the configuration.
+func (h Handler) Validate() error {
+	if h.Redirect != "" {
+		if err := checkAbsoluteURL(h.Redirect); err != nil {
+			return fmt.Errorf("redirect: %w", err)
+		}
+	}
+	for _, s := range h.From {
+		if err := s.validate(); err != nil {
+			return fmt.Errorf("from: %w", err)
+		}
+	}
+	for _, rule := range h.Require {
+		if rule.Claim == "" {
+			return fmt.Errorf("require: a claim name is needed")
+		}
+	}
+	for _, ch := range h.ClaimHeaders {
+		if err := ch.validate(); err != nil {
+			return fmt.Errorf("claim_header: %w", err)
+		}
+	}
+	if h.MaxLifetime < 0 || (h.Leeway != nil && *h.Leeway < 0) {
+		return fmt.Errorf("leeway and max_lifetime must not be negative")
+	}
+	return nil
+}
+
+// ServeHTTP guards the request: a request that needs no token passes on;
+// otherwise the token is extracted, verified, checked against the require
+// rules, and its identity published before the next handler runs.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	h.stripIdentityHeaders(r)
+	if h.passesWithoutToken(r) {
+		return next.ServeHTTP(w, r)
+	}
+
+	raw, err := h.extract(r)
+	if err == errMissing && h.Optional {
+		return next.ServeHTTP(w, r)
+	}
+	if err != nil {
+		return h.refuse(w, r, err)
+	}
+	id, err := h.verify(raw)
+	if err != nil {
+		return h.refuse(w, r, err)
+	}
+	if err := h.authorize(id); err != nil {
+		return h.refuse(w, r, err)
+	}
+	h.publish(r, id)
+	return next.ServeHTTP(w, r)
+}
+
+// passesWithoutToken tells whether the request goes on without a token: a
+// path listed in except, or a CORS preflight.
+func (h *Handler) passesWithoutToken(r *http.Request) bool {
+	if r.Method == http.MethodOptions && r.Header.Get("Origin") != "" &&
+		r.Header.Get("Access-Control-Request-Method") != "" {
+		return true
+	}
+	if h.except == nil {
+		return false
+	}
+	match, err := h.except.MatchWithError(r)
+	return err == nil && match
+}
+
+// logRefusal logs a refused request at DEBUG, without the token.
+func (h *Handler) logRefusal(r *http.Request, f *failure) {
+	if c := h.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {
+		c.Write(
+			zap.String("reason", f.reason),
+			zap.String("description", f.description),
+			zap.String("remote_ip", r.RemoteAddr),
+			zap.String("path", r.URL.Path),
+		)
+	}
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

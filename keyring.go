@@ -1,0 +1,131 @@
+package caddyjwt
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// keyRing answers, for a token's kid and alg, which keys may verify it. It
+// is immutable once built: a new set of keys makes a new ring, so the hot
+// path reads it without locks. Lookups are precomputed so that a token
+// costs two map reads and no allocation.
+type keyRing struct {
+	keys     []*key
+	byKid    map[string]*key // keys configured with an id
+	byAlg    map[string]any  // tokens without kid: every key serving the alg
+	anyByAlg map[string]any  // tokens whose kid no key claims: keys configured without an id
+}
+
+func newKeyRing(keys []*key) (*keyRing, error) {
+	ring := &keyRing{
+		keys:     keys,
+		byKid:    make(map[string]*key),
+		byAlg:    make(map[string]any),
+		anyByAlg: make(map[string]any),
+	}
+	for _, k := range keys {
+		if k.anyKid {
+			continue
+		}
+		if other, dup := ring.byKid[k.kid]; dup {
+			return nil, fmt.Errorf("key: kid %q is used by both %s and %s", k.kid, other.origin, k.origin)
+		}
+		ring.byKid[k.kid] = k
+	}
+	for _, alg := range allAlgorithms {
+		ring.byAlg[alg] = verificationKeys(keys, alg, false)
+		ring.anyByAlg[alg] = verificationKeys(keys, alg, true)
+	}
+	return ring, nil
+}
+
+// verificationKeys is what golang-jwt's key function returns for alg: one
+// key, a VerificationKeySet tried in order, or nil when no key serves alg.
+func verificationKeys(keys []*key, alg string, anyKidOnly bool) any {
+	var set jwt.VerificationKeySet
+	for _, k := range keys {
+		if k.serves(alg) && (!anyKidOnly || k.anyKid) {
+			set.Keys = append(set.Keys, k.public)
+		}
+	}
+	switch len(set.Keys) {
+	case 0:
+		return nil
+	case 1:
+		return set.Keys[0]
+	}
+	return set
+}
+
+// algorithms lists every algorithm some key serves.
+func (ring *keyRing) algorithms() []string {
+	var algs []string
+	for _, alg := range allAlgorithms {
+		if ring.accepts(alg) {
+			algs = append(algs, alg)
+		}
+	}
+	return algs
+}
+
+// accepts tells whether some key serves alg.
+func (ring *keyRing) accepts(alg string) bool {
+	return ring.byAlg[alg] != nil
+}
+
+// keyFunc is golang-jwt's Keyfunc: it refuses headers caddyjwt never
+// accepts, then picks the keys by kid and alg. An alg that does not fit
+// the key named by kid is refused: an RSA key never verifies HS256.
+func (ring *keyRing) keyFunc(t *jwt.Token) (any, error) {
+	if err := checkHeader(t.Header); err != nil {
+		return nil, err
+	}
+	alg := t.Method.Alg()
+	rawKid, hasKid := t.Header["kid"]
+	if !hasKid {
+		if v := ring.byAlg[alg]; v != nil {
+			return v, nil
+		}
+		return nil, errAlgorithm
+	}
+	kid, ok := rawKid.(string)
+	if !ok {
+		return nil, errMalformed
+	}
+	if k := ring.byKid[kid]; k != nil {
+		if !k.serves(alg) {
+			return nil, errAlgorithm
+		}
+		return k.public, nil
+	}
+	if v := ring.anyByAlg[alg]; v != nil {
+		return v, nil
+	}
+	return nil, errUnknownKey
+}
+
+// checkHeader refuses JOSE headers that caddyjwt never honours: crit
+// (extensions it does not understand), b64 (RFC 7797 unencoded payloads)
+// and refresh tokens presented as access tokens. jku, x5u, jwk and x5c are
+// never read, so they need no check.
+func checkHeader(header map[string]any) error {
+	if _, ok := header["crit"]; ok {
+		return errHeader
+	}
+	if _, ok := header["b64"]; ok {
+		return errHeader
+	}
+	if typ, ok := header["typ"].(string); ok && isRefreshType(typ) {
+		return errTokenType
+	}
+	return nil
+}
+
+// refreshType is the typ header of refresh tokens.
+const refreshType = "refresh+jwt"
+
+func isRefreshType(typ string) bool {
+	return strings.EqualFold(typ, refreshType) || strings.EqualFold(typ, "application/"+refreshType)
+}

@@ -1,0 +1,268 @@
+package caddyjwt
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/go-jose/go-jose/v4"
+)
+
+// minSecretBytes is the shortest HMAC secret accepted: the output size of
+// SHA-256. A secret serves each HS algorithm whose hash size it reaches.
+const minSecretBytes = 32
+
+// minRSABits is the smallest RSA modulus accepted.
+const minRSABits = 2048
+
+// key is one verification key, and the signing key when it is private.
+type key struct {
+	kid    string   // key id; for keys configured without one, their thumbprint
+	anyKid bool     // configured without an id: tried for kids no other key claims
+	algs   []string // the algorithms this key serves
+	public any      // []byte, *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey
+	signer any      // the private key or HMAC secret, when this key can sign
+	origin string   // where the key came from, for messages: "secret" or a file
+}
+
+func (k *key) serves(alg string) bool { return slices.Contains(k.algs, alg) }
+
+// algsFor lists the algorithms a key of this type can serve.
+func algsFor(public any) ([]string, error) {
+	switch pk := public.(type) {
+	case []byte:
+		if len(pk) < minSecretBytes {
+			return nil, fmt.Errorf("HMAC secret is %d bytes; at least %d are needed", len(pk), minSecretBytes)
+		}
+		algs := []string{"HS256"}
+		if len(pk) >= 48 {
+			algs = append(algs, "HS384")
+		}
+		if len(pk) >= 64 {
+			algs = append(algs, "HS512")
+		}
+		return algs, nil
+	case *rsa.PublicKey:
+		if pk.N.BitLen() < minRSABits {
+			return nil, fmt.Errorf("RSA key has %d bits; at least %d are needed", pk.N.BitLen(), minRSABits)
+		}
+		return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}, nil
+	case *ecdsa.PublicKey:
+		switch pk.Curve {
+		case elliptic.P256():
+			return []string{"ES256"}, nil
+		case elliptic.P384():
+			return []string{"ES384"}, nil
+		case elliptic.P521():
+			return []string{"ES512"}, nil
+		}
+		return nil, fmt.Errorf("unsupported elliptic curve %s", pk.Curve.Params().Name)
+	case ed25519.PublicKey:
+		return []string{"EdDSA"}, nil
+	}
+	return nil, fmt.Errorf("unsupported key type %T", public)
+}
+
+// allAlgorithms are the algorithms caddyjwt knows, in a stable order.
+var allAlgorithms = []string{
+	"HS256", "HS384", "HS512",
+	"RS256", "RS384", "RS512",
+	"PS256", "PS384", "PS512",
+	"ES256", "ES384", "ES512",
+	"EdDSA",
+}
+
+// newKey makes a key from a public or private key (or an HMAC secret),
+// narrowed to alg when the key names one.
+func newKey(material any, kid, alg, origin string) (*key, error) {
+	k := &key{kid: kid, anyKid: kid == "", origin: origin}
+	switch m := material.(type) {
+	case []byte:
+		k.public, k.signer = m, m
+	case *rsa.PrivateKey:
+		k.public, k.signer = &m.PublicKey, m
+	case *ecdsa.PrivateKey:
+		k.public, k.signer = &m.PublicKey, m
+	case ed25519.PrivateKey:
+		k.public, k.signer = m.Public(), m
+	default:
+		k.public = material
+	}
+	algs, err := algsFor(k.public)
+	if err != nil {
+		return nil, err
+	}
+	if alg != "" {
+		if !slices.Contains(algs, alg) {
+			return nil, fmt.Errorf("alg %q does not fit a key of type %T", alg, k.public)
+		}
+		algs = []string{alg}
+	}
+	k.algs = algs
+	if k.kid == "" {
+		if _, hmac := k.public.([]byte); !hmac {
+			k.kid = thumbprint(k.public)
+		}
+	}
+	return k, nil
+}
+
+// thumbprint is the RFC 7638 SHA-256 thumbprint of a public key.
+func thumbprint(public any) string {
+	jwk := jose.JSONWebKey{Key: public}
+	sum, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(sum)
+}
+
+// parseSecret resolves global placeholders in a configured secret and
+// decodes it when it starts with "base64:".
+func parseSecret(secret string) ([]byte, error) {
+	s := caddy.NewReplacer().ReplaceKnown(secret, "")
+	b64, isB64 := strings.CutPrefix(s, "base64:")
+	if !isB64 {
+		return []byte(s), nil
+	}
+	b64 = strings.TrimRight(strings.TrimSpace(b64), "=")
+	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(b64); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("the text after base64: is not base64")
+}
+
+// loadKeyFile reads a PEM or JWK/JWK-set file. kid, when given, names the
+// file's single key.
+func loadKeyFile(kc KeyConfig) ([]*key, error) {
+	data, err := os.ReadFile(kc.File)
+	if err != nil {
+		return nil, err
+	}
+	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
+		keys, err := parseJWKFile(trimmed, kc.File)
+		if err != nil {
+			return nil, err
+		}
+		if kc.KID != "" {
+			if len(keys) != 1 {
+				return nil, fmt.Errorf("a kid can only be given for a file with one key; %s has %d", kc.File, len(keys))
+			}
+			keys[0].kid, keys[0].anyKid = kc.KID, false
+		}
+		return keys, nil
+	}
+	material, err := parsePEM(data)
+	if err != nil {
+		return nil, err
+	}
+	k, err := newKey(material, kc.KID, "", kc.File)
+	if err != nil {
+		return nil, err
+	}
+	return []*key{k}, nil
+}
+
+// parsePEM returns the first key or certificate's public key in a PEM file.
+func parsePEM(data []byte) (any, error) {
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return nil, errors.New("no PEM key or certificate found")
+		}
+		switch block.Type {
+		case "RSA PRIVATE KEY":
+			return x509.ParsePKCS1PrivateKey(block.Bytes)
+		case "PRIVATE KEY":
+			return x509.ParsePKCS8PrivateKey(block.Bytes)
+		case "EC PRIVATE KEY":
+			return x509.ParseECPrivateKey(block.Bytes)
+		case "PUBLIC KEY":
+			return x509.ParsePKIXPublicKey(block.Bytes)
+		case "RSA PUBLIC KEY":
+			return x509.ParsePKCS1PublicKey(block.Bytes)
+		case "CERTIFICATE":
+			cert, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				return nil, err
+			}
+			return cert.PublicKey, nil
+		}
+		// Other blocks, such as EC PARAMETERS, are skipped.
+	}
+}
+
+// loadKeys builds the key ring from the configured secret and key files,
+// narrowed to algorithms when given. Errors name the subdirective.
+func loadKeys(secret string, files []KeyConfig, algorithms []string) (*keyRing, error) {
+	var keys []*key
+	if secret != "" {
+		b, err := parseSecret(secret)
+		if err != nil {
+			return nil, fmt.Errorf("secret: %w", err)
+		}
+		k, err := newKey(b, "", "", "secret")
+		if err != nil {
+			return nil, fmt.Errorf("secret: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	for _, kc := range files {
+		if kc.File == "" {
+			return nil, errors.New("key: a file is needed")
+		}
+		ks, err := loadKeyFile(kc)
+		if err != nil {
+			return nil, fmt.Errorf("key %s: %w", kc.File, err)
+		}
+		keys = append(keys, ks...)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("no key configured: set secret or key")
+	}
+	if err := narrow(keys, algorithms); err != nil {
+		return nil, err
+	}
+	return newKeyRing(keys)
+}
+
+// narrow restricts every key to the configured algorithms, which must each
+// be known and served by some key.
+func narrow(keys []*key, algorithms []string) error {
+	if len(algorithms) == 0 {
+		return nil
+	}
+	for _, alg := range algorithms {
+		if strings.EqualFold(alg, "none") {
+			return errors.New("algorithms: none is never accepted")
+		}
+		if !slices.Contains(allAlgorithms, alg) {
+			return fmt.Errorf("algorithms: unknown algorithm %q (known: %s)", alg, strings.Join(allAlgorithms, " "))
+		}
+		if !slices.ContainsFunc(keys, func(k *key) bool { return k.serves(alg) }) {
+			return fmt.Errorf("algorithms: no key serves %s", alg)
+		}
+	}
+	for _, k := range keys {
+		k.algs = slices.DeleteFunc(k.algs, func(alg string) bool { return !slices.Contains(algorithms, alg) })
+		if len(k.algs) == 0 {
+			return fmt.Errorf("algorithms: key %s serves none of %s", k.origin, strings.Join(algorithms, " "))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,158 @@
+package caddyjwt
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// failure is why a request is refused: the status, a stable reason for the
+// {http.auth.jwt_auth.error} placeholder, and a fixed description for the
+// WWW-Authenticate header. Descriptions never echo the request.
+type failure struct {
+	status      int
+	reason      string
+	description string
+}
+
+func (f *failure) Error() string { return f.reason + ": " + f.description }
+
+// The failures, one per distinct description.
+var (
+	errMissing     = &failure{http.StatusUnauthorized, "missing", "token missing"}
+	errMalformed   = &failure{http.StatusUnauthorized, "malformed", "token malformed"}
+	errHeader      = &failure{http.StatusUnauthorized, "malformed", "header not accepted"}
+	errExpired     = &failure{http.StatusUnauthorized, "expired", "token expired"}
+	errNotYetValid = &failure{http.StatusUnauthorized, "not_yet_valid", "token not yet valid"}
+	errSignature   = &failure{http.StatusUnauthorized, "bad_signature", "signature invalid"}
+	errUnknownKey  = &failure{http.StatusUnauthorized, "bad_signature", "unknown signing key"}
+	errAlgorithm   = &failure{http.StatusUnauthorized, "bad_signature", "algorithm not accepted"}
+	errIssuer      = &failure{http.StatusUnauthorized, "bad_claims", "issuer not accepted"}
+	errAudience    = &failure{http.StatusUnauthorized, "bad_claims", "audience not accepted"}
+	errExpMissing  = &failure{http.StatusUnauthorized, "bad_claims", "expiry missing"}
+	errLifetime    = &failure{http.StatusUnauthorized, "bad_claims", "lifetime too long"}
+	errClaimType   = &failure{http.StatusUnauthorized, "bad_claims", "claim has wrong type"}
+	errTokenType   = &failure{http.StatusUnauthorized, "bad_claims", "token type not accepted"}
+	errForbidden   = &failure{http.StatusForbidden, "forbidden", "insufficient scope"}
+)
+
+// failureOf maps an error of golang-jwt (or of our key function, which it
+// wraps) to a failure. The most specific cause wins.
+func failureOf(err error) *failure {
+	var f *failure
+	switch {
+	case errors.As(err, &f):
+		return f
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return errMalformed
+	case errors.Is(err, jwt.ErrInvalidType):
+		return errClaimType
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return errExpired
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return errNotYetValid
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return errExpMissing
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return errAudience
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return errIssuer
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		// An alg that golang-jwt does not know, "NONE" among them.
+		return errAlgorithm
+	default:
+		return errSignature
+	}
+}
+
+// refuse answers a request that may not pass: a redirect for browsers when
+// configured, otherwise a Caddy HTTP error with its WWW-Authenticate header.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) error {
+	f := failureOf(err)
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.auth.jwt_auth.error", f.reason)
+	}
+	h.logRefusal(r, f)
+	w.Header().Del("Set-Cookie")
+
+	if h.redirectURL != "" && f.status == http.StatusUnauthorized && isBrowserNavigation(r) {
+		w.Header().Set("Location", h.redirectURL+url.QueryEscape(originalURI(r)))
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusFound)
+		return nil
+	}
+	w.Header().Set("WWW-Authenticate", challenge(r, f))
+	return caddyhttp.Error(f.status, f)
+}
+
+// challenge builds the WWW-Authenticate value of RFC 6750.
+func challenge(r *http.Request, f *failure) string {
+	c := `Bearer realm="` + realm(r.Host) + `"`
+	switch {
+	case f == errMissing:
+		return c
+	case f.status == http.StatusForbidden:
+		return c + `, error="insufficient_scope"`
+	default:
+		return c + `, error="invalid_token", error_description="` + f.description + `"`
+	}
+}
+
+// realm is the host name without the port, reduced to characters that are
+// safe inside a quoted string.
+func realm(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.Map(func(c rune) rune {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return -1
+		}
+		return c
+	}, host)
+}
+
+// isBrowserNavigation tells whether a refused request came from a browser
+// that should be sent to the login page.
+func isBrowserNavigation(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// originalURI is the path and query the client asked for, before any
+// rewrite; never a scheme or host, even for absolute-form requests.
+func originalURI(r *http.Request) string {
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
+		return orig.URL.RequestURI()
+	}
+	return r.URL.RequestURI()
+}
+
+// checkAbsoluteURL accepts an absolute path or an absolute http(s) URL.
+func checkAbsoluteURL(s string) error {
+	if strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("must be an absolute path or an absolute http(s) URL: " + s)
+	}
+	return nil
+}
+
+// redirectPrefix is the Location of a redirect up to the escaped URI.
+func redirectPrefix(redirect string) string {
+	if redirect == "" {
+		return ""
+	}
+	if strings.Contains(redirect, "?") {
+		return redirect + "&return="
+	}
+	return redirect + "?return="
+}

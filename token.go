@@ -1,0 +1,190 @@
+package caddyjwt
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// maxTokenBytes is the longest token decoded; longer ones are refused.
+const maxTokenBytes = 16 << 10
+
+// defaultCookieName is the cookie read after the Authorization header.
+const defaultCookieName = "access_token"
+
+// TokenSource is a place in the request where a token is read.
+type TokenSource struct {
+	// Source is header, cookie or query.
+	Source string `json:"source,omitempty"`
+
+	// Name is the header, cookie or query parameter name. The
+	// Authorization header carries the token after the Bearer scheme
+	// (matched case-insensitively); any other header carries it bare.
+	Name string `json:"name,omitempty"`
+}
+
+func (s TokenSource) validate() error {
+	switch s.Source {
+	case "header", "cookie", "query":
+	default:
+		return fmt.Errorf("source must be header, cookie or query, not %q", s.Source)
+	}
+	if s.Name == "" {
+		return fmt.Errorf("%s source needs a name", s.Source)
+	}
+	return nil
+}
+
+// extract reads the token from the first configured source present.
+func (h *Handler) extract(r *http.Request) (string, error) {
+	for _, s := range h.sources {
+		var tok string
+		var err error
+		switch s.Source {
+		case "header":
+			tok, err = fromHeader(r, s.Name)
+		case "cookie":
+			tok, err = fromCookie(r, s.Name)
+		case "query":
+			tok, err = single(r.URL.Query()[s.Name])
+		}
+		if err != nil || tok != "" {
+			return tok, err
+		}
+	}
+	return "", errMissing
+}
+
+// fromHeader reads a bare token, or a Bearer token from Authorization;
+// Authorization values of other schemes count as absent.
+func fromHeader(r *http.Request, name string) (string, error) {
+	values := r.Header.Values(name)
+	if !strings.EqualFold(name, "Authorization") {
+		return single(values)
+	}
+	var tok string
+	for _, v := range values {
+		scheme, rest, _ := strings.Cut(strings.TrimSpace(v), " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			continue
+		}
+		rest = strings.TrimSpace(rest)
+		if rest == "" {
+			continue
+		}
+		if tok != "" && tok != rest {
+			return "", errMalformed
+		}
+		tok = rest
+	}
+	return tok, nil
+}
+
+// fromCookie reads a cookie. Two different values under one name are
+// refused rather than picked from: a sibling domain may have planted one.
+func fromCookie(r *http.Request, name string) (string, error) {
+	var tok string
+	for _, c := range r.CookiesNamed(name) {
+		if c.Value == "" {
+			continue
+		}
+		if tok != "" && tok != c.Value {
+			return "", errMalformed
+		}
+		tok = c.Value
+	}
+	return tok, nil
+}
+
+// single returns the one non-empty value; differing values are refused.
+func single(values []string) (string, error) {
+	var tok string
+	for _, v := range values {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if tok != "" && tok != v {
+			return "", errMalformed
+		}
+		tok = v
+	}
+	return tok, nil
+}
+
+// checkCompact refuses what is not a JWS in compact serialization before it
+// is decoded: over 16 KiB, not three non-empty parts, or any byte outside
+// the base64url alphabet (padding, '+', '/', whitespace, CR and LF, which
+// Go's decoder would otherwise skip). Non-zero trailing bits are refused
+// by the parser's strict decoding.
+func checkCompact(tok string) error {
+	if len(tok) > maxTokenBytes {
+		return errMalformed
+	}
+	dots, partLen := 0, 0
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		switch {
+		case c == '.':
+			if partLen == 0 {
+				return errMalformed
+			}
+			dots, partLen = dots+1, 0
+			continue
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+			partLen++
+		default:
+			return errMalformed
+		}
+	}
+	if dots != 2 || partLen == 0 {
+		return errMalformed
+	}
+	return nil
+}
+
+// verify checks a token's form, signature and claims, and returns the
+// identity it carries.
+func (h *Handler) verify(raw string) (*identity, error) {
+	if err := checkCompact(raw); err != nil {
+		return nil, err
+	}
+	claims := jwt.MapClaims{}
+	tok, err := h.parser.ParseWithClaims(raw, claims, h.keys.keyFunc)
+	if err != nil {
+		if tok != nil && tok.Method != nil && !h.keys.accepts(tok.Method.Alg()) {
+			return nil, errAlgorithm
+		}
+		return nil, failureOf(err)
+	}
+	if err := h.checkClaims(claims); err != nil {
+		return nil, err
+	}
+	return newIdentity(claims), nil
+}
+
+// checkClaims checks what golang-jwt's validator does not: one of several
+// issuers, and the longest lifetime accepted.
+func (h *Handler) checkClaims(claims jwt.MapClaims) error {
+	if len(h.Issuers) > 0 {
+		iss, ok := claims["iss"].(string)
+		if !ok || !slices.Contains(h.Issuers, iss) {
+			return errIssuer
+		}
+	}
+	if h.MaxLifetime > 0 {
+		exp, err := claims.GetExpirationTime()
+		if err != nil {
+			return errClaimType
+		}
+		limit := now().Add(time.Duration(h.MaxLifetime) + h.leeway)
+		if exp == nil || exp.After(limit) {
+			return errLifetime
+		}
+	}
+	return nil
+}
