@@ -66,38 +66,24 @@ func fromHeader(r *http.Request, name string) (string, error) {
 	if !strings.EqualFold(name, "Authorization") {
 		return single(values)
 	}
-	var tok string
+	var tokens []string
 	for _, v := range values {
 		scheme, rest, _ := strings.Cut(strings.TrimSpace(v), " ")
-		if !strings.EqualFold(scheme, "Bearer") {
-			continue
+		if strings.EqualFold(scheme, "Bearer") {
+			tokens = append(tokens, rest)
 		}
-		rest = strings.TrimSpace(rest)
-		if rest == "" {
-			continue
-		}
-		if tok != "" && tok != rest {
-			return "", errMalformed
-		}
-		tok = rest
 	}
-	return tok, nil
+	return single(tokens)
 }
 
 // fromCookie reads a cookie. Two different values under one name are
 // refused rather than picked from: a sibling domain may have planted one.
 func fromCookie(r *http.Request, name string) (string, error) {
-	var tok string
+	var values []string
 	for _, c := range r.CookiesNamed(name) {
-		if c.Value == "" {
-			continue
-		}
-		if tok != "" && tok != c.Value {
-			return "", errMalformed
-		}
-		tok = c.Value
+		values = append(values, c.Value)
 	}
-	return tok, nil
+	return single(values)
 }
 
 // single returns the one non-empty value; differing values are refused.
