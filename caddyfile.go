@@ -1,6 +1,10 @@
 package caddyjwt
 
 import (
+	"slices"
+	"strconv"
+	"strings"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -35,10 +39,30 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		redirect <url>
 //		except   <path>...
 //		claim_header <claim> <header>
+//
+//		login    <path>
+//		refresh  <path>
+//		logout   <path>
+//		jwks_endpoint <path>
+//		user     <name> <hash>
+//		users_file <path>
+//		access_ttl  <duration>
+//		refresh_ttl <duration>
+//		cookie   [<name>] {
+//			domain    <domain>
+//			path      <path>
+//			same_site lax|strict|none
+//			insecure
+//		}
+//		login_limit <count> <window>
+//		login_page  <file>
+//		trusted_origins <origin>...
 //	}
 //
+// `key auto [ES256|EdDSA|RS256]` generates a signing key kept in storage.
 // List subdirectives (key, algorithms, issuer, audience, require, from,
-// except, claim_header) may be repeated; the others may be given once.
+// except, claim_header, user, trusted_origins) may be repeated; the others
+// may be given once.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
 	if d.NextArg() {
@@ -62,6 +86,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 var repeatable = map[string]bool{
 	"key": true, "algorithms": true, "issuer": true, "audience": true,
 	"require": true, "from": true, "except": true, "claim_header": true,
+	"user": true, "trusted_origins": true,
 }
 
 func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser, sub string) error {
@@ -80,6 +105,15 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser, sub string) erro
 		if len(args) == 2 {
 			kc.KID = args[1]
 		}
+		if args[0] == "auto" {
+			kc = KeyConfig{Auto: autoKeyAlgorithms[0]}
+			if len(args) == 2 {
+				if !slices.Contains(autoKeyAlgorithms, args[1]) {
+					return d.Errf("key auto: algorithm must be one of %s, not %q", strings.Join(autoKeyAlgorithms, ", "), args[1])
+				}
+				kc.Auto = args[1]
+			}
+		}
 		h.Keys = append(h.Keys, kc)
 	case "algorithms":
 		if len(args) == 0 {
@@ -96,7 +130,7 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser, sub string) erro
 			return d.Errf("audience: at least one audience expected")
 		}
 		h.Audiences = append(h.Audiences, args...)
-	case "leeway", "max_lifetime":
+	case "leeway", "max_lifetime", "access_ttl", "refresh_ttl":
 		if len(args) != 1 {
 			return d.Errf("%s: one duration expected", sub)
 		}
@@ -104,11 +138,19 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser, sub string) erro
 		if err != nil || dur < 0 {
 			return d.Errf("%s: invalid duration %q", sub, args[0])
 		}
-		if sub == "leeway" {
-			leeway := caddy.Duration(dur)
-			h.Leeway = &leeway
-		} else {
-			h.MaxLifetime = caddy.Duration(dur)
+		value := caddy.Duration(dur)
+		switch sub {
+		case "leeway":
+			h.Leeway = &value
+		case "max_lifetime":
+			h.MaxLifetime = value
+		case "access_ttl":
+			if dur == 0 {
+				return d.Errf("access_ttl: must be positive")
+			}
+			h.AccessTTL = value
+		case "refresh_ttl":
+			h.RefreshTTL = &value
 		}
 	case "allow_missing_exp", "optional":
 		if len(args) != 0 {
@@ -155,9 +197,83 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser, sub string) erro
 			return d.Errf("claim_header: %v", err)
 		}
 		h.ClaimHeaders = append(h.ClaimHeaders, ch)
+	case "login", "refresh", "logout", "jwks_endpoint", "users_file", "login_page":
+		if len(args) != 1 {
+			return d.Errf("%s: one value expected", sub)
+		}
+		if sub != "users_file" && sub != "login_page" && !strings.HasPrefix(args[0], "/") {
+			return d.Errf("%s: must be an absolute path, not %q", sub, args[0])
+		}
+		*map[string]*string{
+			"login": &h.Login, "refresh": &h.Refresh, "logout": &h.Logout, "jwks_endpoint": &h.JWKSEndpoint,
+			"users_file": &h.UsersFile, "login_page": &h.LoginPage,
+		}[sub] = args[0]
+	case "user":
+		if len(args) != 2 {
+			return d.Errf("user: expected <name> <hash>")
+		}
+		h.Users = append(h.Users, User{Name: args[0], Password: args[1]})
+	case "login_limit":
+		if len(args) != 2 {
+			return d.Errf("login_limit: expected <count> <window>")
+		}
+		count, err := strconv.Atoi(args[0])
+		window, werr := caddy.ParseDuration(args[1])
+		if err != nil || count < 1 || werr != nil || window <= 0 {
+			return d.Errf("login_limit: expected a positive count and window, not %q %q", args[0], args[1])
+		}
+		h.LoginLimit = &LoginLimit{Count: count, Window: caddy.Duration(window)}
+	case "trusted_origins":
+		if len(args) == 0 {
+			return d.Errf("trusted_origins: at least one origin expected")
+		}
+		h.TrustedOrigins = append(h.TrustedOrigins, args...)
+	case "cookie":
+		return h.unmarshalCookie(d, args)
 	default:
 		return d.Errf("unknown subdirective %q", sub)
 	}
+	return nil
+}
+
+// unmarshalCookie reads `cookie [<name>] { ... }`.
+func (h *Handler) unmarshalCookie(d *caddyfile.Dispenser, args []string) error {
+	if len(args) > 1 {
+		return d.Errf("cookie: expected [<name>] and a block")
+	}
+	c := &CookieConfig{}
+	if len(args) == 1 {
+		c.Name = args[0]
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		optArgs := d.RemainingArgs()
+		switch opt {
+		case "domain", "path", "same_site":
+			if len(optArgs) != 1 {
+				return d.Errf("cookie: %s: one value expected", opt)
+			}
+			switch opt {
+			case "domain":
+				c.Domain = optArgs[0]
+			case "path":
+				c.Path = optArgs[0]
+			case "same_site":
+				if _, ok := sameSiteModes[optArgs[0]]; !ok {
+					return d.Errf("cookie: same_site must be lax, strict or none, not %q", optArgs[0])
+				}
+				c.SameSite = optArgs[0]
+			}
+		case "insecure":
+			if len(optArgs) != 0 {
+				return d.Errf("cookie: insecure takes no arguments")
+			}
+			c.Insecure = true
+		default:
+			return d.Errf("cookie: unknown option %q", opt)
+		}
+	}
+	h.Cookie = c
 	return nil
 }
 

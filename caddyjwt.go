@@ -3,12 +3,14 @@
 package caddyjwt
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/certmagic"
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -101,13 +103,19 @@ type Handler struct {
 	// are always removed first.
 	ClaimHeaders []ClaimHeader `json:"claim_headers,omitempty"`
 
+	// Issuer holds the login, refresh, logout and JWKS endpoints.
+	Issuer
+
 	leeway      time.Duration
 	keys        *keyRing
 	parser      *jwt.Parser
 	sources     []TokenSource
 	except      caddyhttp.MatchPath
 	redirectURL string
+	storage     certmagic.Storage
 	logger      *zap.Logger
+	stop        context.CancelFunc
+	issuerState
 }
 
 // KeyConfig is one key file.
@@ -120,6 +128,12 @@ type KeyConfig struct {
 	// the JWK's own kid; a key without one is tried for any kid that no
 	// other key claims.
 	KID string `json:"kid,omitempty"`
+
+	// Auto, instead of a file, names the algorithm (ES256, EdDSA or
+	// RS256) of a signing key generated on first start and kept in
+	// Caddy's storage, so that every instance on that storage, and every
+	// later start, uses the same key. Its kid is its RFC 7638 thumbprint.
+	Auto string `json:"auto,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -130,9 +144,19 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision sets defaults, loads the keys and builds the token parser.
+// Provision sets defaults, loads the keys, builds the token parser and the
+// issuer, and starts the background work: revocation sync and users-file
+// reload.
 func (h *Handler) Provision(ctx caddy.Context) error {
+	return h.provision(ctx, ctx.Storage())
+}
+
+// provision is Provision with the storage given, so that unit tests can
+// give a folder of their own.
+func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error {
 	h.logger = ctx.Logger()
+	h.storage = storage
+	h.cookie = cookieDefaults(h.Cookie)
 	h.leeway = 30 * time.Second
 	if h.Leeway != nil {
 		h.leeway = time.Duration(*h.Leeway)
@@ -141,11 +165,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if len(h.sources) == 0 {
 		h.sources = []TokenSource{
 			{Source: "header", Name: "Authorization"},
-			{Source: "cookie", Name: defaultCookieName},
+			{Source: "cookie", Name: h.cookie.Name},
 		}
 	}
 
-	keys, err := loadKeys(h.Secret, h.Keys, h.Algorithms)
+	keys, err := loadKeys(ctx, storage, h.Secret, h.Keys, h.Algorithms)
 	if err != nil {
 		return err
 	}
@@ -159,13 +183,35 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("except: %w", err)
 		}
 	}
+	if err := h.provisionIssuer(); err != nil {
+		return err
+	}
+
+	h.revocations = newRevocationList(h.storage, h.logger)
+	if err := h.revocations.sync(ctx); err != nil {
+		h.logger.Error("reading revocations from storage; retrying in the background", zap.Error(err))
+	}
+	background, stop := context.WithCancel(ctx)
+	h.stop = stop
+	go h.revocations.run(background)
+	if h.users != nil {
+		go h.users.watch(background.Done())
+	}
+	return nil
+}
+
+// Cleanup stops the background work.
+func (h *Handler) Cleanup() error {
+	if h.stop != nil {
+		h.stop()
+	}
 	return nil
 }
 
 // newParser builds the token parser once: the algorithms the keys serve,
-// strict base64, numbers kept as their JSON text, exp/nbf/iat with leeway,
-// and the audience when configured. The issuer is checked in checkClaims,
-// since golang-jwt accepts only one.
+// strict base64, numbers kept as their JSON text, exp/nbf/iat with leeway.
+// Issuer and audience are checked in checkClaims: golang-jwt accepts only
+// one issuer, and reports a missing aud like a missing exp.
 func (h *Handler) newParser() *jwt.Parser {
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(h.keys.algorithms()),
@@ -177,9 +223,6 @@ func (h *Handler) newParser() *jwt.Parser {
 	}
 	if !h.AllowMissingExp {
 		opts = append(opts, jwt.WithExpirationRequired())
-	}
-	if len(h.Audiences) > 0 {
-		opts = append(opts, jwt.WithAudience(h.Audiences...))
 	}
 	return jwt.NewParser(opts...)
 }
@@ -212,21 +255,29 @@ func (h Handler) Validate() error {
 	return nil
 }
 
-// ServeHTTP guards the request: a request that needs no token passes on;
-// otherwise the token is extracted, verified, checked against the require
-// rules, and its identity published before the next handler runs.
+// ServeHTTP answers the handler's own endpoints (login, refresh, logout,
+// JWKS); otherwise it guards the request: a request that needs no token
+// passes on; otherwise the token is extracted (a cookie-borne token on a
+// cross-origin unsafe request is refused), verified, checked against the
+// require rules, and its identity published before the next handler runs.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if endpoint := h.endpoints[r.URL.Path]; endpoint != nil {
+		return endpoint(w, r)
+	}
 	h.stripIdentityHeaders(r)
 	if h.passesWithoutToken(r) {
 		return next.ServeHTTP(w, r)
 	}
 
-	raw, err := h.extract(r)
+	raw, fromCookie, err := h.extract(r)
 	if err == errMissing && h.Optional {
 		return next.ServeHTTP(w, r)
 	}
 	if err != nil {
 		return h.refuse(w, r, err)
+	}
+	if fromCookie && h.csrf.Check(r) != nil {
+		return h.refuse(w, r, errCrossOrigin)
 	}
 	id, err := h.verify(raw)
 	if err != nil {
@@ -269,5 +320,6 @@ func (h *Handler) logRefusal(r *http.Request, f *failure) {
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )

@@ -21,6 +21,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/certmagic"
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 )
@@ -99,7 +100,8 @@ func provision(t testing.TB, block string) (*Handler, error) {
 	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
-	if err := h.Provision(ctx); err != nil {
+	t.Cleanup(func() { _ = h.Cleanup() })
+	if err := h.provision(ctx, &certmagic.FileStorage{Path: t.TempDir()}); err != nil {
 		return nil, err
 	}
 	h.logger = zap.NewNop() // TestLogs looks at what is logged

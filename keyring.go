@@ -75,13 +75,26 @@ func (ring *keyRing) accepts(alg string) bool {
 	return ring.byAlg[alg] != nil
 }
 
-// keyFunc is golang-jwt's Keyfunc: it refuses headers caddyjwt never
-// accepts, then picks the keys by kid and alg. An alg that does not fit
-// the key named by kid is refused: an RSA key never verifies HS256.
+// keyFunc is golang-jwt's Keyfunc for access tokens: it refuses headers
+// caddyjwt never accepts, then picks the keys by kid and alg.
 func (ring *keyRing) keyFunc(t *jwt.Token) (any, error) {
-	if err := checkHeader(t.Header); err != nil {
+	if err := checkHeader(t.Header, false); err != nil {
 		return nil, err
 	}
+	return ring.lookup(t)
+}
+
+// refreshKeyFunc is keyFunc for refresh tokens, whose typ must say so.
+func (ring *keyRing) refreshKeyFunc(t *jwt.Token) (any, error) {
+	if err := checkHeader(t.Header, true); err != nil {
+		return nil, err
+	}
+	return ring.lookup(t)
+}
+
+// lookup picks the keys for a token by kid and alg. An alg that does not
+// fit the key named by kid is refused: an RSA key never verifies HS256.
+func (ring *keyRing) lookup(t *jwt.Token) (any, error) {
 	alg := t.Method.Alg()
 	rawKid, hasKid := t.Header["kid"]
 	if !hasKid {
@@ -107,17 +120,18 @@ func (ring *keyRing) keyFunc(t *jwt.Token) (any, error) {
 }
 
 // checkHeader refuses JOSE headers that caddyjwt never honours: crit
-// (extensions it does not understand), b64 (RFC 7797 unencoded payloads)
-// and refresh tokens presented as access tokens. jku, x5u, jwk and x5c are
-// never read, so they need no check.
-func checkHeader(header map[string]any) error {
+// (extensions it does not understand), b64 (RFC 7797 unencoded payloads),
+// refresh tokens presented as access tokens and the reverse. jku, x5u,
+// jwk and x5c are never read, so they need no check.
+func checkHeader(header map[string]any, refresh bool) error {
 	if _, ok := header["crit"]; ok {
 		return errHeader
 	}
 	if _, ok := header["b64"]; ok {
 		return errHeader
 	}
-	if typ, ok := header["typ"].(string); ok && isRefreshType(typ) {
+	typ, _ := header["typ"].(string)
+	if isRefreshType(typ) != refresh {
 		return errTokenType
 	}
 	return nil
@@ -128,4 +142,22 @@ const refreshType = "refresh+jwt"
 
 func isRefreshType(typ string) bool {
 	return strings.EqualFold(typ, refreshType) || strings.EqualFold(typ, "application/"+refreshType)
+}
+
+// signingKey is the key that signs issued tokens: the first private key,
+// or else the HMAC secret.
+func (ring *keyRing) signingKey() *key {
+	var secret *key
+	for _, k := range ring.keys {
+		if k.signer == nil {
+			continue
+		}
+		if _, isHMAC := k.signer.([]byte); !isHMAC {
+			return k
+		}
+		if secret == nil {
+			secret = k
+		}
+	}
+	return secret
 }

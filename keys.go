@@ -2,6 +2,7 @@ package caddyjwt
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -17,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/certmagic"
 	"github.com/go-jose/go-jose/v4"
 )
 
@@ -207,9 +209,10 @@ func parsePEM(data []byte) (any, error) {
 	}
 }
 
-// loadKeys builds the key ring from the configured secret and key files,
-// narrowed to algorithms when given. Errors name the subdirective.
-func loadKeys(secret string, files []KeyConfig, algorithms []string) (*keyRing, error) {
+// loadKeys builds the key ring from the configured secret, key files and
+// auto keys (kept in storage), narrowed to algorithms when given. Errors
+// name the subdirective.
+func loadKeys(ctx context.Context, storage certmagic.Storage, secret string, files []KeyConfig, algorithms []string) (*keyRing, error) {
 	var keys []*key
 	if secret != "" {
 		b, err := parseSecret(secret)
@@ -223,6 +226,17 @@ func loadKeys(secret string, files []KeyConfig, algorithms []string) (*keyRing, 
 		keys = append(keys, k)
 	}
 	for _, kc := range files {
+		if kc.Auto != "" {
+			if kc.File != "" || kc.KID != "" {
+				return nil, errors.New("key auto: takes no file and no kid")
+			}
+			k, err := loadAutoKey(ctx, storage, kc.Auto)
+			if err != nil {
+				return nil, fmt.Errorf("key auto %s: %w", kc.Auto, err)
+			}
+			keys = append(keys, k)
+			continue
+		}
 		if kc.File == "" {
 			return nil, errors.New("key: a file is needed")
 		}

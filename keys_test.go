@@ -1,6 +1,7 @@
 package caddyjwt
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -30,7 +31,7 @@ func TestSecretLengthDecidesAlgorithms(t *testing.T) {
 		{48, []string{"HS256", "HS384"}},
 		{64, []string{"HS256", "HS384", "HS512"}},
 	} {
-		ring, err := loadKeys(strings.Repeat("s", tc.n), nil, nil)
+		ring, err := loadKeys(context.Background(), nil, strings.Repeat("s", tc.n), nil, nil)
 		if err != nil {
 			t.Fatalf("%d bytes: %v", tc.n, err)
 		}
@@ -38,7 +39,7 @@ func TestSecretLengthDecidesAlgorithms(t *testing.T) {
 			t.Errorf("%d bytes: algorithms %v, want %v", tc.n, got, tc.algs)
 		}
 	}
-	_, err := loadKeys(strings.Repeat("s", 31), nil, nil)
+	_, err := loadKeys(context.Background(), nil, strings.Repeat("s", 31), nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "secret") {
 		t.Errorf("31-byte secret: got %v, want an error naming secret", err)
 	}
@@ -182,7 +183,7 @@ func TestKeyErrorsNameTheSubdirective(t *testing.T) {
 		{"duplicate kid", "", []KeyConfig{{File: ecFile, KID: "a"}, {File: ecFile, KID: "a"}}, nil, `kid "a"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := loadKeys(tc.secret, tc.files, tc.algs)
+			_, err := loadKeys(context.Background(), nil, tc.secret, tc.files, tc.algs)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
 			}

@@ -39,7 +39,9 @@ var (
 	errLifetime    = &failure{http.StatusUnauthorized, "bad_claims", "lifetime too long"}
 	errClaimType   = &failure{http.StatusUnauthorized, "bad_claims", "claim has wrong type"}
 	errTokenType   = &failure{http.StatusUnauthorized, "bad_claims", "token type not accepted"}
+	errRevoked     = &failure{http.StatusUnauthorized, "revoked", "token revoked"}
 	errForbidden   = &failure{http.StatusForbidden, "forbidden", "insufficient scope"}
+	errCrossOrigin = &failure{http.StatusForbidden, "forbidden", "cross-origin request"}
 )
 
 // failureOf maps an error of golang-jwt (or of our key function, which it
@@ -59,10 +61,6 @@ func failureOf(err error) *failure {
 		return errNotYetValid
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
 		return errExpMissing
-	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		return errAudience
-	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		return errIssuer
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
 		// An alg that golang-jwt does not know, "NONE" among them.
 		return errAlgorithm
@@ -87,7 +85,9 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) erro
 		w.WriteHeader(http.StatusFound)
 		return nil
 	}
-	w.Header().Set("WWW-Authenticate", challenge(r, f))
+	if f != errCrossOrigin {
+		w.Header().Set("WWW-Authenticate", challenge(r, f))
+	}
 	return caddyhttp.Error(f.status, f)
 }
 

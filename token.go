@@ -39,11 +39,10 @@ func (s TokenSource) validate() error {
 	return nil
 }
 
-// extract reads the token from the first configured source present.
-func (h *Handler) extract(r *http.Request) (string, error) {
+// extract reads the token from the first configured source present, and
+// tells whether that source was a cookie.
+func (h *Handler) extract(r *http.Request) (tok string, cookie bool, err error) {
 	for _, s := range h.sources {
-		var tok string
-		var err error
 		switch s.Source {
 		case "header":
 			tok, err = fromHeader(r, s.Name)
@@ -53,10 +52,10 @@ func (h *Handler) extract(r *http.Request) (string, error) {
 			tok, err = single(r.URL.Query()[s.Name])
 		}
 		if err != nil || tok != "" {
-			return tok, err
+			return tok, s.Source == "cookie", err
 		}
 	}
-	return "", errMissing
+	return "", false, errMissing
 }
 
 // fromHeader reads a bare token, or a Bearer token from Authorization;
@@ -150,16 +149,35 @@ func (h *Handler) verify(raw string) (*identity, error) {
 	if err := h.checkClaims(claims); err != nil {
 		return nil, err
 	}
+	if h.isRevoked(claims) {
+		return nil, errRevoked
+	}
 	return newIdentity(claims), nil
 }
 
+// isRevoked tells whether the token (jti) or its login (sid) was revoked.
+func (h *Handler) isRevoked(claims jwt.MapClaims) bool {
+	if h.revocations == nil {
+		return false
+	}
+	jti, _ := claims["jti"].(string)
+	sid, _ := claims["sid"].(string)
+	return (jti != "" && h.revocations.revoked(jti)) || (sid != "" && h.revocations.revoked(sid))
+}
+
 // checkClaims checks what golang-jwt's validator does not: one of several
-// issuers, and the longest lifetime accepted.
+// issuers, one of several audiences, and the longest lifetime accepted.
 func (h *Handler) checkClaims(claims jwt.MapClaims) error {
 	if len(h.Issuers) > 0 {
 		iss, ok := claims["iss"].(string)
 		if !ok || !slices.Contains(h.Issuers, iss) {
 			return errIssuer
+		}
+	}
+	if len(h.Audiences) > 0 {
+		aud, err := claims.GetAudience()
+		if err != nil || !slices.ContainsFunc(aud, func(a string) bool { return slices.Contains(h.Audiences, a) }) {
+			return errAudience
 		}
 	}
 	if h.MaxLifetime > 0 {

@@ -81,7 +81,7 @@ func TestExtract(t *testing.T) {
 		{"two query values", q, req("/?token=a&token=b"), "", errMalformed},
 		{"authorization not a source", q, req("/", "Authorization", "Bearer abc"), "", errMissing},
 	} {
-		tok, err := tc.h.extract(tc.r)
+		tok, _, err := tc.h.extract(tc.r)
 		if tok != tc.tok || err != tc.err {
 			t.Errorf("%s: got %q, %v; want %q, %v", tc.name, tok, err, tc.tok, tc.err)
 		}

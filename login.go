@@ -1,0 +1,154 @@
+package caddyjwt
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+)
+
+// maxLoginBody caps login, refresh and logout bodies.
+const maxLoginBody = 64 << 10
+
+// credentials are what a login request carries.
+type credentials struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Return   string `json:"-"`
+	form     bool
+}
+
+// serveLogin is the login endpoint: GET shows the page, POST checks the
+// credentials and issues tokens.
+func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return h.renderLoginPage(w, loginPage{Return: safeReturn(r.URL.Query().Get("return"))}, http.StatusOK)
+	case http.MethodPost:
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("method not allowed"))
+	}
+	if err := h.csrf.Check(r); err != nil {
+		return caddyhttp.Error(http.StatusForbidden, err)
+	}
+	creds, err := readCredentials(w, r)
+	if err != nil {
+		return err
+	}
+
+	ip := clientIP(r)
+	if wait := max(h.byIP.wait(ip), h.byUser.wait(creds.Username)); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+		h.logLoginFailure(r, creds.Username, "rate limited")
+		return caddyhttp.Error(http.StatusTooManyRequests, errors.New("too many failed logins"))
+	}
+	acct, ok := h.users.current.Load().check(creds.Username, creds.Password)
+	if !ok {
+		h.byIP.fail(ip)
+		h.byUser.fail(creds.Username)
+		h.logLoginFailure(r, creds.Username, "invalid credentials")
+		if creds.form {
+			page := loginPage{Return: safeReturn(creds.Return), Username: creds.Username, Error: "Wrong user name or password."}
+			return h.renderLoginPage(w, page, http.StatusUnauthorized)
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		return writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_credentials"})
+	}
+
+	tok, err := h.startLogin(r, creds.Username, acct)
+	if err != nil {
+		return err
+	}
+	h.logger.Info("login", zap.String("user", creds.Username), zap.String("client_ip", ip))
+	h.setCookies(w, tok)
+	if creds.form {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, safeReturn(creds.Return), http.StatusSeeOther)
+		return nil
+	}
+	return writeToken(w, tok)
+}
+
+// startLogin issues the first tokens of a new login and records its
+// refresh family.
+func (h *Handler) startLogin(r *http.Request, user string, acct *account) (issuedToken, error) {
+	sid := rand.Text()
+	tok, refreshJTI, err := h.mint(r, user, sid, acct.claims)
+	if err != nil {
+		return tok, caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	if refreshJTI != "" {
+		fam := family{Sub: user, Current: refreshJTI, Until: now().Add(h.refreshTTL).Unix()}
+		if err := h.storeFamily(r.Context(), sid, fam); err != nil {
+			return tok, caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("storing the login: %w", err))
+		}
+	}
+	return tok, nil
+}
+
+// readCredentials reads a JSON or form body of at most 64 KiB: 413 when
+// larger, 415 for another content type, 400 when it does not parse.
+func readCredentials(w http.ResponseWriter, r *http.Request) (credentials, error) {
+	var creds credentials
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
+	var err error
+	switch mediaType {
+	case "application/json":
+		err = json.NewDecoder(r.Body).Decode(&creds)
+	case "application/x-www-form-urlencoded":
+		if err = r.ParseForm(); err == nil {
+			creds = credentials{
+				Username: r.PostForm.Get("username"), Password: r.PostForm.Get("password"),
+				Return: r.PostForm.Get("return"), form: true,
+			}
+		}
+	default:
+		return creds, caddyhttp.Error(http.StatusUnsupportedMediaType, fmt.Errorf("content type %q not accepted", mediaType))
+	}
+	return creds, bodyError(err)
+}
+
+// bodyError maps a body that could not be read to 413 or 400.
+func bodyError(err error) error {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &tooLarge):
+		return caddyhttp.Error(http.StatusRequestEntityTooLarge, err)
+	default:
+		return caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("reading the request body: %w", err))
+	}
+}
+
+// safeReturn keeps a return target only when it is a path on this site:
+// one leading slash, no second slash or backslash after it (also
+// percent-encoded), no scheme, no control characters. Anything else is /.
+func safeReturn(s string) string {
+	if !isLocalPath(s) {
+		return "/"
+	}
+	if unescaped, err := url.PathUnescape(s); err != nil || !isLocalPath(unescaped) {
+		return "/"
+	}
+	return s
+}
+
+func isLocalPath(s string) bool {
+	if len(s) == 0 || s[0] != '/' || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") ||
+		strings.ContainsRune(s, '\\') || hasControl(s) {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil
+}

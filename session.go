@@ -1,0 +1,251 @@
+package caddyjwt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/zap"
+)
+
+// family is a login's refresh state in storage: the one refresh token that
+// may be spent next, and until when the login can last.
+type family struct {
+	Sub     string `json:"sub"`
+	Current string `json:"current"`
+	Until   int64  `json:"until"`
+}
+
+var (
+	errRefreshInvalid = errors.New("refresh token invalid")
+	errRefreshReused  = errors.New("refresh token reused: login revoked")
+)
+
+func (h *Handler) storeFamily(ctx context.Context, sid string, fam family) error {
+	data, _ := json.Marshal(fam)
+	return h.storage.Store(ctx, storageKey(familyDir, sid), data)
+}
+
+// spend rotates a login's refresh token under a storage lock, so that one
+// refresh token is spent once across every instance. Presenting a spent
+// token revokes the whole login.
+func (h *Handler) spend(ctx context.Context, sid, jti, next string) (family, error) {
+	lock := "caddyjwt_family_" + storageKey("", sid)
+	if err := h.storage.Lock(ctx, lock); err != nil {
+		return family{}, fmt.Errorf("locking the login: %w", err)
+	}
+	defer func() { _ = h.storage.Unlock(context.WithoutCancel(ctx), lock) }()
+
+	data, err := h.storage.Load(ctx, storageKey(familyDir, sid))
+	if errors.Is(err, fs.ErrNotExist) {
+		return family{}, errRefreshInvalid // logged out, reused before, or expired
+	}
+	if err != nil {
+		return family{}, err
+	}
+	var fam family
+	if err := json.Unmarshal(data, &fam); err != nil {
+		return family{}, fmt.Errorf("reading the login: %w", err)
+	}
+	if fam.Current != jti {
+		return fam, errRefreshReused
+	}
+	fam.Current = next
+	fam.Until = now().Add(h.refreshTTL).Unix()
+	return fam, h.storeFamily(ctx, sid, fam)
+}
+
+// endLogin revokes every token of a login (its sid) until the login could
+// last, and forgets its refresh family.
+func (h *Handler) endLogin(ctx context.Context, sid string, until time.Time) error {
+	if data, err := h.storage.Load(ctx, storageKey(familyDir, sid)); err == nil {
+		var fam family
+		if json.Unmarshal(data, &fam) == nil && time.Unix(fam.Until, 0).After(until) {
+			until = time.Unix(fam.Until, 0)
+		}
+	}
+	if err := h.revocations.revoke(ctx, sid, until); err != nil {
+		return err
+	}
+	if err := h.storage.Delete(ctx, storageKey(familyDir, sid)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// serveRefresh trades a refresh token (JSON {"refresh_token"}, form or
+// the refresh cookie) for new tokens.
+func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("method not allowed"))
+	}
+	if err := h.csrf.Check(r); err != nil {
+		return caddyhttp.Error(http.StatusForbidden, err)
+	}
+	raw, err := h.readRefreshToken(w, r)
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) {
+		return err
+	}
+	if err != nil {
+		return h.refuseRefresh(w, r, err)
+	}
+	claims, err := h.verifyRefresh(raw)
+	if err != nil {
+		return h.refuseRefresh(w, r, err)
+	}
+	sid, _ := claims["sid"].(string)
+	jti, _ := claims["jti"].(string)
+	sub, _ := claims["sub"].(string)
+	acct, known := h.users.current.Load().accounts[sub]
+	if !known || acct.disabled {
+		_ = h.endLogin(r.Context(), sid, now().Add(h.refreshTTL))
+		return h.refuseRefresh(w, r, errRefreshInvalid)
+	}
+
+	tok, nextJTI, err := h.mint(r, sub, sid, acct.claims)
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	if _, err := h.spend(r.Context(), sid, jti, nextJTI); err != nil {
+		if errors.Is(err, errRefreshReused) {
+			h.logger.Warn("refresh token reused; login revoked", zap.String("user", sub), zap.String("client_ip", clientIP(r)))
+			if err := h.endLogin(r.Context(), sid, now().Add(h.refreshTTL)); err != nil {
+				return caddyhttp.Error(http.StatusServiceUnavailable, err)
+			}
+		}
+		if errors.Is(err, errRefreshReused) || errors.Is(err, errRefreshInvalid) {
+			return h.refuseRefresh(w, r, err)
+		}
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	h.setCookies(w, tok)
+	return writeToken(w, tok)
+}
+
+// verifyRefresh checks a refresh token: signature, claims, typ
+// refresh+jwt, and that its login is not revoked.
+func (h *Handler) verifyRefresh(raw string) (jwt.MapClaims, error) {
+	if err := checkCompact(raw); err != nil {
+		return nil, err
+	}
+	claims := jwt.MapClaims{}
+	if _, err := h.parser.ParseWithClaims(raw, claims, h.keys.refreshKeyFunc); err != nil {
+		return nil, err
+	}
+	if err := h.checkClaims(claims); err != nil {
+		return nil, err
+	}
+	sid, _ := claims["sid"].(string)
+	if jti, _ := claims["jti"].(string); sid == "" || jti == "" {
+		return nil, errRefreshInvalid
+	}
+	if h.revocations.revoked(sid) {
+		return nil, errRevoked
+	}
+	return claims, nil
+}
+
+// refuseRefresh answers a refresh that failed with 401, clearing the
+// refresh cookie so that the browser stops presenting it.
+func (h *Handler) refuseRefresh(w http.ResponseWriter, r *http.Request, err error) error {
+	if c := h.logger.Check(zap.DebugLevel, "refresh refused"); c != nil {
+		c.Write(zap.String("reason", err.Error()), zap.String("client_ip", clientIP(r)))
+	}
+	http.SetCookie(w, h.refreshCookie("", -1))
+	w.Header().Set("Cache-Control", "no-store")
+	return writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_grant"})
+}
+
+// readRefreshToken takes the refresh token from a JSON or form body, or
+// else from the refresh cookie. A body that cannot be read is a Caddy
+// HTTP error (400, 413, 415); no token is errMissing.
+func (h *Handler) readRefreshToken(w http.ResponseWriter, r *http.Request) (string, error) {
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
+	var tok string
+	switch mediaType {
+	case "application/json":
+		var body struct {
+			RefreshToken string `json:"refresh_token"`
+		}
+		if err := bodyError(json.NewDecoder(r.Body).Decode(&body)); err != nil {
+			return "", err
+		}
+		tok = body.RefreshToken
+	case "application/x-www-form-urlencoded":
+		if err := bodyError(r.ParseForm()); err != nil {
+			return "", err
+		}
+		tok = r.PostForm.Get("refresh_token")
+	case "":
+	default:
+		return "", caddyhttp.Error(http.StatusUnsupportedMediaType, fmt.Errorf("content type %q not accepted", mediaType))
+	}
+	if tok != "" {
+		return tok, nil
+	}
+	tok, err := fromCookie(r, h.cookie.Name+"_refresh")
+	if err == nil && tok == "" {
+		err = errMissing
+	}
+	return tok, err
+}
+
+// serveLogout revokes the presented access token and its login, and
+// clears the cookies: 204, or 303 to the login page for a form post.
+func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("method not allowed"))
+	}
+	if err := h.csrf.Check(r); err != nil {
+		return caddyhttp.Error(http.StatusForbidden, err)
+	}
+	if raw, _, err := h.extract(r); err == nil && raw != "" {
+		if id, err := h.verify(raw); err == nil {
+			if err := h.revokeIdentity(r.Context(), id); err != nil {
+				return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("revoking: %w", err))
+			}
+			h.logger.Info("logout", zap.String("user", id.sub), zap.String("client_ip", clientIP(r)))
+		}
+	}
+	h.clearCookies(w)
+	w.Header().Set("Cache-Control", "no-store")
+	if mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mediaType == "application/x-www-form-urlencoded" {
+		target := h.Login
+		if target == "" {
+			target = "/"
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
+		return nil
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// revokeIdentity revokes an access token until its exp, and its login.
+func (h *Handler) revokeIdentity(ctx context.Context, id *identity) error {
+	exp, _ := jwt.MapClaims(id.claims).GetExpirationTime()
+	until := now().Add(h.accessTTL)
+	if exp != nil {
+		until = exp.Time
+	}
+	if jti, _ := id.claims["jti"].(string); jti != "" {
+		if err := h.revocations.revoke(ctx, jti, until); err != nil {
+			return err
+		}
+	}
+	if sid, _ := id.claims["sid"].(string); sid != "" {
+		return h.endLogin(ctx, sid, until)
+	}
+	return nil
+}
