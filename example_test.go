@@ -2,6 +2,7 @@ package caddyjwt
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -84,6 +85,7 @@ func TestExample(t *testing.T) {
 	}
 	alice := mintToken(`{"sub":"alice","email":"alice@example.com","roles":["admin","dev"],"scope":"read:api"}`)
 	noScope := mintToken(`{"sub":"bob"}`)
+	loggedIn := exampleLogin(t, "alice", "alice-demo-password")
 
 	for _, tc := range []struct {
 		url, token, spoof string
@@ -98,6 +100,9 @@ func TestExample(t *testing.T) {
 		{"http://localhost:8080/members.html", alice, "", 200, "Members only"},
 		{"http://localhost:8081/", noScope, "", 403, ""},
 		{"http://localhost:8081/", alice, "mallory", 200, "X-User:  alice\nX-Email: alice@example.com\nX-Roles: admin,dev"},
+		{"http://localhost:8080/members.html", loggedIn, "", 200, "Members only"},
+		{"http://localhost:8081/", loggedIn, "", 200, "X-User:  alice\nX-Email: alice@example.com\nX-Roles: admin,dev"},
+		{"http://localhost:8080/.well-known/jwks.json", "", "", 200, `"alg":"ES256"`},
 	} {
 		req, _ := http.NewRequest(http.MethodGet, tc.url, nil)
 		if tc.token != "" {
@@ -116,6 +121,25 @@ func TestExample(t *testing.T) {
 			t.Errorf("GET %s: %d %q, want %d containing %q", tc.url, resp.StatusCode, body, tc.status, tc.body)
 		}
 	}
+}
+
+// exampleLogin signs in on the example's login endpoint with JSON and
+// returns the access token.
+func exampleLogin(t *testing.T, user, password string) string {
+	t.Helper()
+	body := `{"username":"` + user + `","password":"` + password + `"}`
+	resp, err := http.Post("http://localhost:8080/login", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != 200 || tok.AccessToken == "" {
+		t.Fatalf("login as %s: %d %v", user, resp.StatusCode, err)
+	}
+	return tok.AccessToken
 }
 
 // waitFor polls url until something answers.
