@@ -88,6 +88,16 @@ func TestRedirect(t *testing.T) {
 	}
 }
 
+func TestRedirectNeverCarriesAQueryToken(t *testing.T) {
+	h := mustProvision(t, "jwt_auth {\n secret "+testSecret+"\n from query token\n redirect /login\n}")
+	r := httptest.NewRequest(http.MethodGet, "http://example.com/docs?page=2&token=a.b.c", nil)
+	r.Header.Set("Accept", "text/html")
+	res := serve(t, h, r)
+	if want := "/login?return=%2Fdocs%3Fpage%3D2"; res.status != 302 || res.header.Get("Location") != want {
+		t.Errorf("got %d %q, want 302 %q", res.status, res.header.Get("Location"), want)
+	}
+}
+
 func TestExceptAndPreflight(t *testing.T) {
 	h := mustProvision(t, "jwt_auth {\n secret "+testSecret+"\n except /public/* /health\n}")
 	for _, tc := range []struct {

@@ -80,7 +80,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) erro
 	w.Header().Del("Set-Cookie")
 
 	if h.redirectURL != "" && f.status == http.StatusUnauthorized && isBrowserNavigation(r) {
-		w.Header().Set("Location", h.redirectURL+url.QueryEscape(originalURI(r)))
+		w.Header().Set("Location", h.redirectURL+url.QueryEscape(h.returnURI(r)))
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusFound)
 		return nil
@@ -125,13 +125,27 @@ func isBrowserNavigation(r *http.Request) bool {
 		strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
-// originalURI is the path and query the client asked for, before any
-// rewrite; never a scheme or host, even for absolute-form requests.
-func originalURI(r *http.Request) string {
+// returnURI is the path and query the client asked for, before any
+// rewrite, to come back to after login: never a scheme or host, even for
+// absolute-form requests, and never a token read from the query.
+func (h *Handler) returnURI(r *http.Request) string {
+	u := *r.URL
 	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
-		return orig.URL.RequestURI()
+		u = *orig.URL
 	}
-	return r.URL.RequestURI()
+	if u.RawQuery != "" {
+		q, changed := u.Query(), false
+		for _, s := range h.sources {
+			if s.Source == "query" && q.Has(s.Name) {
+				q.Del(s.Name)
+				changed = true
+			}
+		}
+		if changed {
+			u.RawQuery = q.Encode()
+		}
+	}
+	return u.RequestURI()
 }
 
 // checkAbsoluteURL accepts an absolute path or an absolute http(s) URL.

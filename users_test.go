@@ -1,0 +1,174 @@
+package caddyjwt
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
+)
+
+func bcryptHash(t testing.TB, pw string, cost int) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+func TestParseUsersFile(t *testing.T) {
+	hash := bcryptHash(t, "pw", bcrypt.MinCost)
+	jsonUsers := `{"alice": {"password": "` + hash + `", "claims": {"role": "admin", "n": 7}}, "carol": {"password": "` + hash + `", "disabled": true}}`
+	users, err := parseUsersFile([]byte(jsonUsers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 2 || users["alice"].claims["role"] != "admin" || !users["carol"].disabled {
+		t.Errorf("JSON users: %+v", users)
+	}
+	if n := users["alice"].claims["n"]; claimText(n) != "7" {
+		t.Errorf("numbers in claims are kept as JSON text: %#v", n)
+	}
+
+	ht := "# comment\n\nbob:" + hash + "\n  dave:" + strings.Replace(hash, "$2a$", "$2y$", 1) + "\n"
+	if users, err = parseUsersFile([]byte(ht)); err != nil || len(users) != 2 || users["dave"] == nil {
+		t.Errorf("htpasswd: %v %v", users, err)
+	}
+
+	for _, bad := range []string{
+		`{"alice": {"password": "plaintext"}}`,
+		`{"alice": `,
+		"bob\n",
+		"bob:$2a$10$short\n",
+		"bob:{SHA}abc=\n",
+		"eve:$argon2id$v=19$m=bad\n",
+	} {
+		if _, err := parseUsersFile([]byte(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+func TestUserSetCheck(t *testing.T) {
+	hash := bcryptHash(t, "right", bcrypt.MinCost)
+	// caddy hash-password --algorithm argon2id --plaintext argon-pw --argon2id-memory 8192 --argon2id-time 1
+	argon := "$argon2id$v=19$m=8192,t=1,p=1$mMh5Mf0AwqPy+T5NWss97g$Cs+pgAhf0awK9Z3kmI4p4v5c+DKDEERzm0KhMeQ52bU"
+	long := strings.Repeat("x", 72)
+	longHash := bcryptHash(t, long, bcrypt.MinCost)
+	config := map[string]*account{}
+	for name, u := range map[string]User{
+		"alice": {Password: hash},
+		"carol": {Password: hash, Disabled: true},
+		"long":  {Password: longHash},
+	} {
+		u.Name = name
+		a, err := newAccount(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		config[name] = a
+	}
+	fromFile, err := parseUsersFile([]byte("alice:" + bcryptHash(t, "file-pw", bcrypt.MinCost) + "\nargo:" + argon + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := newUserSet(config, fromFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cost, _ := bcrypt.Cost(set.decoy.hash); cost != bcrypt.MinCost {
+		t.Errorf("decoy cost %d, want the users' cost %d", cost, bcrypt.MinCost)
+	}
+	for _, tc := range []struct {
+		user, pw string
+		ok       bool
+	}{
+		{"alice", "right", true},
+		{"alice", "file-pw", false}, // the config's alice wins over the file's
+		{"alice", "wrong", false},
+		{"alice", "", false},
+		{"", "", false},
+		{"nobody", "right", false},
+		{"carol", "right", false},
+		{"argo", "argon-pw", true},
+		{"argo", "nope", false},
+		{"long", long, true},
+		{"long", long + "y", false}, // bcrypt would ignore byte 73
+	} {
+		if _, ok := set.check(tc.user, tc.pw); ok != tc.ok {
+			t.Errorf("check(%q, %q) = %v, want %v", tc.user, tc.pw, ok, tc.ok)
+		}
+	}
+}
+
+func TestDecoyHasTheUsersCost(t *testing.T) {
+	a, err := newAccount(User{Name: "x", Password: string(caddyauth.BcryptHash{}.FakeHash())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoy, err := decoyFor(a)
+	if err != nil || string(decoy.hash) != string(caddyauth.BcryptHash{}.FakeHash()) {
+		t.Errorf("at Caddy's default cost the decoy should be Caddy's FakeHash: %s %v", decoy.hash, err)
+	}
+	argon, err := newAccount(User{Name: "y", Password: "$argon2id$v=19$m=8192,t=1,p=1$mMh5Mf0AwqPy+T5NWss97g$Cs+pgAhf0awK9Z3kmI4p4v5c+DKDEERzm0KhMeQ52bU"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if decoy, err = decoyFor(argon); err != nil || !strings.HasPrefix(string(decoy.hash), "$argon2id$v=19$m=8192,t=1,p=1$") {
+		t.Errorf("the argon2id decoy has other parameters: %s %v", decoy.hash, err)
+	}
+}
+
+func TestUsersFileReload(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "users")
+	write := func(content string, mod time.Time) {
+		if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(file, mod, mod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now().Add(-time.Hour)
+	write("alice:"+bcryptHash(t, "one", bcrypt.MinCost)+"\n", start)
+	st, err := newUserStore(nil, file, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.current.Load().check("alice", "one"); !ok {
+		t.Fatal("first load")
+	}
+
+	write("alice:"+bcryptHash(t, "two", bcrypt.MinCost)+"\nbob:"+bcryptHash(t, "b", bcrypt.MinCost)+"\n", start.Add(time.Minute))
+	st.reload()
+	if _, ok := st.current.Load().check("alice", "two"); !ok {
+		t.Error("a changed file is not picked up")
+	}
+
+	write("alice:garbage\n", start.Add(2*time.Minute))
+	st.reload()
+	if _, ok := st.current.Load().check("bob", "b"); !ok {
+		t.Error("a broken file lost the last good users")
+	}
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	st.reload()
+	if _, ok := st.current.Load().check("alice", "two"); !ok {
+		t.Error("a removed file lost the last good users")
+	}
+
+	if _, err := newUserStore(nil, filepath.Join(t.TempDir(), "missing"), zap.NewNop()); err == nil ||
+		!strings.Contains(err.Error(), "users_file") {
+		t.Errorf("a missing users file at load: %v", err)
+	}
+	if _, err := newUserStore([]User{{Name: "x", Password: "plain"}}, "", zap.NewNop()); err == nil ||
+		!strings.HasPrefix(err.Error(), "user:") {
+		t.Errorf("a plaintext user line: %v", err)
+	}
+}
