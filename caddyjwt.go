@@ -197,6 +197,9 @@ func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error 
 	if h.users != nil {
 		go h.users.watch(background.Done())
 	}
+	if h.Refresh != "" {
+		go h.sweepFamilies(background)
+	}
 	return nil
 }
 

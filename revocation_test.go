@@ -59,32 +59,14 @@ func TestRevocationsExpire(t *testing.T) {
 	}
 }
 
-func TestAutoKeyIsSharedAndKept(t *testing.T) {
+func TestExpiredFamiliesAreDeleted(t *testing.T) {
 	ctx := context.Background()
-	storage := &certmagic.FileStorage{Path: t.TempDir()}
-	for _, alg := range autoKeyAlgorithms {
-		kids := make(chan string, 2)
-		for range 2 {
-			go func() {
-				k, err := loadAutoKey(ctx, storage, alg)
-				if err != nil {
-					t.Error(err)
-					kids <- ""
-					return
-				}
-				kids <- k.kid
-			}()
-		}
-		first, second := <-kids, <-kids
-		if first == "" || first != second {
-			t.Errorf("%s: two instances starting together got kids %q and %q", alg, first, second)
-		}
-		again, err := loadAutoKey(ctx, storage, alg)
-		if err != nil || again.kid != first || again.signer == nil || again.algs[0] != alg {
-			t.Errorf("%s: a later start got %+v, %v", alg, again, err)
-		}
-	}
-	if _, err := loadAutoKey(ctx, storage, "HS256"); err == nil {
-		t.Error("key auto HS256 accepted")
+	h := &Handler{storage: &certmagic.FileStorage{Path: t.TempDir()}}
+	_ = h.storeFamily(ctx, "old", family{Sub: "a", Current: "x", Until: time.Now().Add(-time.Minute).Unix()})
+	_ = h.storeFamily(ctx, "live", family{Sub: "a", Current: "y", Until: time.Now().Add(time.Hour).Unix()})
+	h.deleteExpiredFamilies(ctx)
+	keys, _ := h.storage.List(ctx, familyDir, false)
+	if len(keys) != 1 || keys[0] != storageKey(familyDir, "live") {
+		t.Errorf("families left: %v", keys)
 	}
 }

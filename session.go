@@ -80,6 +80,38 @@ func (h *Handler) endLogin(ctx context.Context, sid string, until time.Time) err
 	return nil
 }
 
+// familySweepInterval is how often logins that ran out are deleted.
+const familySweepInterval = 10 * time.Minute
+
+// sweepFamilies deletes, now and then until ctx is done, the refresh
+// families whose logins have run out.
+func (h *Handler) sweepFamilies(ctx context.Context) {
+	tick := time.NewTicker(familySweepInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			h.deleteExpiredFamilies(ctx)
+		}
+	}
+}
+
+func (h *Handler) deleteExpiredFamilies(ctx context.Context) {
+	keys, err := h.storage.List(ctx, familyDir, false)
+	if err != nil {
+		return // none yet, or storage away: next time
+	}
+	for _, key := range keys {
+		data, err := h.storage.Load(ctx, key)
+		var fam family
+		if err == nil && json.Unmarshal(data, &fam) == nil && fam.Until < now().Unix() {
+			_ = h.storage.Delete(ctx, key)
+		}
+	}
+}
+
 // serveRefresh trades a refresh token (JSON {"refresh_token"}, form or
 // the refresh cookie) for new tokens.
 func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) error {
