@@ -290,8 +290,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.refuse(w, r, err)
 	}
 	h.publish(r, id)
+	w.Header()["Cache-Control"] = privateNoCache
 	return next.ServeHTTP(w, r)
 }
+
+// privateNoCache is set on every response the guard authenticated: shared
+// caches must not store it, and a browser must ask again before reusing it,
+// so that after logout a cached page is not shown. Its length equals its
+// capacity, so a handler appending to it gets a copy.
+var privateNoCache = []string{"private, no-cache"}
 
 // passesWithoutToken tells whether the request goes on without a token: a
 // path listed in except, or a CORS preflight.

@@ -151,6 +151,9 @@ func TestPublishIdentity(t *testing.T) {
 	if res.status != 0 {
 		t.Fatalf("status %d", res.status)
 	}
+	if cc := res.header.Get("Cache-Control"); cc != "private, no-cache" {
+		t.Errorf("an authenticated response may be cached: Cache-Control %q", cc)
+	}
 	got := res.next.Header
 	if got.Get("X-User") != "alice" || got.Get("X-Groups") != "a,b" || got.Get("X-Org") != "acme" ||
 		got.Get("X-Tpl") != "{env.HOME}" || got.Get("X-Evil") != "" || got.Get("X_User") != "" {
