@@ -7,7 +7,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -114,11 +116,22 @@ func newKey(material any, kid, alg, origin string) (*key, error) {
 	}
 	k.algs = algs
 	if k.kid == "" {
-		if _, hmac := k.public.([]byte); !hmac {
+		if secret, isHMAC := k.public.([]byte); isHMAC {
+			k.kid = secretKid(secret)
+		} else {
 			k.kid = thumbprint(k.public)
 		}
 	}
 	return k, nil
+}
+
+// secretKid is the key id of an HMAC secret in the tokens it signs: an
+// HMAC of a fixed text, which tells no more about the secret than any
+// token it signs.
+func secretKid(secret []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("caddyjwt key id"))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:12])
 }
 
 // thumbprint is the RFC 7638 SHA-256 thumbprint of a public key.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -104,7 +105,7 @@ func readCredentials(w http.ResponseWriter, r *http.Request) (credentials, error
 	var err error
 	switch mediaType {
 	case "application/json":
-		err = json.NewDecoder(r.Body).Decode(&creds)
+		err = decodeJSON(r.Body, &creds)
 	case "application/x-www-form-urlencoded":
 		if err = r.ParseForm(); err == nil {
 			creds = credentials{
@@ -116,6 +117,23 @@ func readCredentials(w http.ResponseWriter, r *http.Request) (credentials, error
 		return creds, caddyhttp.Error(http.StatusUnsupportedMediaType, fmt.Errorf("content type %q not accepted", mediaType))
 	}
 	return creds, bodyError(err)
+}
+
+// decodeJSON reads exactly one JSON value from body: trailing data makes
+// the body unparsable, as RFC 8259 says.
+func decodeJSON(body io.Reader, v any) error {
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return errors.New("trailing data after the JSON body")
+	}
+	return nil
 }
 
 // bodyError maps a body that could not be read to 413 or 400.

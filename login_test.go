@@ -66,6 +66,8 @@ func TestLoginStatuses(t *testing.T) {
 		{"missing fields", post("/login", "application/json", `{}`), 401},
 		{"not JSON", post("/login", "application/json", `{"username":`), 400},
 		{"wrong types", post("/login", "application/json", `{"username":5}`), 400},
+		{"trailing data", post("/login", "application/json", `{"username":"alice","password":"right"}garbage`), 400},
+		{"two values", post("/login", "application/json", `{"username":"alice","password":"right"}{}`), 400},
 		{"too large", post("/login", "application/json", `{"username":"`+strings.Repeat("a", maxLoginBody)+`"}`), 413},
 		{"form too large", post("/login", "application/x-www-form-urlencoded", "username="+strings.Repeat("a", maxLoginBody)), 413},
 		{"other type", post("/login", "text/plain", "alice:right"), 415},
@@ -114,7 +116,7 @@ func TestLoginJSONResponse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok.Header["typ"] != "JWT" || claims["sub"] != "alice" || claims["aud"] != "api" || claims["iss"] != "http://example.com" ||
+	if tok.Header["typ"] != "JWT" || tok.Header["kid"] != secretKid([]byte(testSecret)) || claims["sub"] != "alice" || claims["aud"] != "api" || claims["iss"] != "http://example.com" ||
 		claims["jti"] == nil || claims["sid"] == nil || claims["nbf"] == nil || claims["iat"] == nil {
 		t.Errorf("header %v claims %v", tok.Header, claims)
 	}

@@ -209,7 +209,7 @@ func (h *Handler) readRefreshToken(w http.ResponseWriter, r *http.Request) (stri
 		var body struct {
 			RefreshToken string `json:"refresh_token"`
 		}
-		if err := bodyError(json.NewDecoder(r.Body).Decode(&body)); err != nil {
+		if err := bodyError(decodeJSON(r.Body, &body)); err != nil {
 			return "", err
 		}
 		tok = body.RefreshToken

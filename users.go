@@ -261,6 +261,9 @@ func (st *userStore) reload() {
 		return
 	}
 	users, stamp, err := readUsersFile(st.file)
+	if err == nil && len(users) == 0 {
+		err = errors.New("no users in the file (a write under way?)")
+	}
 	if err == nil {
 		var set *userSet
 		if set, err = newUserSet(st.config, users); err == nil {

@@ -150,6 +150,12 @@ func TestUsersFileReload(t *testing.T) {
 		t.Error("a changed file is not picked up")
 	}
 
+	write("", start.Add(90*time.Second))
+	st.reload()
+	if _, ok := st.current.Load().check("bob", "b"); !ok {
+		t.Error("an empty file (a write under way) lost the last good users")
+	}
+
 	write("alice:garbage\n", start.Add(2*time.Minute))
 	st.reload()
 	if _, ok := st.current.Load().check("bob", "b"); !ok {
