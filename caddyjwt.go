@@ -193,14 +193,28 @@ func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error 
 	}
 	background, stop := context.WithCancel(ctx)
 	h.stop = stop
-	go h.revocations.run(background)
-	if h.users != nil {
-		go h.users.watch(background.Done())
+	go every(background, syncInterval, func() { h.revocations.syncLogged(background) })
+	if h.users != nil && h.UsersFile != "" {
+		go every(background, usersPollInterval, h.users.reload)
 	}
 	if h.Refresh != "" {
-		go h.sweepFamilies(background)
+		go every(background, familySweepInterval, func() { h.deleteExpiredFamilies(background) })
 	}
 	return nil
+}
+
+// every calls fn at each interval until ctx is done.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			fn()
+		}
+	}
 }
 
 // Cleanup stops the background work.

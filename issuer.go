@@ -245,30 +245,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return err
 }
 
-// serveJWKS answers the public keys; HMAC secrets are never published.
-func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("method not allowed"))
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, err := w.Write(h.jwks)
-	return err
-}
-
-// serveDiscovery answers /.well-known/openid-configuration, so that
-// another Caddy can verify these tokens with `oidc <issuer>`.
-func (h *Handler) serveDiscovery(w http.ResponseWriter, r *http.Request) error {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("method not allowed"))
-	}
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	return writeJSON(w, http.StatusOK, map[string]string{
-		"issuer":   h.issuerName(r),
-		"jwks_uri": origin(r) + h.JWKSEndpoint,
-	})
+// methodNotAllowed answers 405 with the methods allowed.
+func methodNotAllowed(w http.ResponseWriter, allow string) error {
+	w.Header().Set("Allow", allow)
+	return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("method not allowed"))
 }
 
 // logLoginFailure logs a failed login at WARN with the user name and the

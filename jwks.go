@@ -2,6 +2,7 @@ package caddyjwt
 
 import (
 	"encoding/json"
+	"net/http"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -18,4 +19,28 @@ func publicJWKS(ring *keyRing) ([]byte, error) {
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.public, KeyID: k.kid, Algorithm: k.algs[0], Use: "sig"})
 	}
 	return json.Marshal(set)
+}
+
+// serveJWKS answers the public keys; HMAC secrets are never published.
+func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return methodNotAllowed(w, "GET, HEAD")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, err := w.Write(h.jwks)
+	return err
+}
+
+// serveDiscovery answers /.well-known/openid-configuration, so that
+// another Caddy can verify these tokens with `oidc <issuer>`.
+func (h *Handler) serveDiscovery(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return methodNotAllowed(w, "GET, HEAD")
+	}
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	return writeJSON(w, http.StatusOK, map[string]string{
+		"issuer":   h.issuerName(r),
+		"jwks_uri": origin(r) + h.JWKSEndpoint,
+	})
 }

@@ -35,8 +35,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		return h.renderLoginPage(w, loginPage{Return: safeReturn(r.URL.Query().Get("return"))}, http.StatusOK)
 	case http.MethodPost:
 	default:
-		w.Header().Set("Allow", "GET, HEAD, POST")
-		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("method not allowed"))
+		return methodNotAllowed(w, "GET, HEAD, POST")
 	}
 	if err := h.csrf.Check(r); err != nil {
 		return caddyhttp.Error(http.StatusForbidden, err)

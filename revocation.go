@@ -145,18 +145,9 @@ func (rl *revocationList) sync(ctx context.Context) error {
 	return nil
 }
 
-// run syncs in the background until ctx is done.
-func (rl *revocationList) run(ctx context.Context) {
-	tick := time.NewTicker(syncInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if err := rl.sync(ctx); err != nil && ctx.Err() == nil {
-				rl.logger.Error("reading revocations from storage", zap.Error(err))
-			}
-		}
+// syncLogged syncs and logs a failure; the next sync tries again.
+func (rl *revocationList) syncLogged(ctx context.Context) {
+	if err := rl.sync(ctx); err != nil && ctx.Err() == nil {
+		rl.logger.Error("reading revocations from storage", zap.Error(err))
 	}
 }

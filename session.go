@@ -83,21 +83,8 @@ func (h *Handler) endLogin(ctx context.Context, sid string, until time.Time) err
 // familySweepInterval is how often logins that ran out are deleted.
 const familySweepInterval = 10 * time.Minute
 
-// sweepFamilies deletes, now and then until ctx is done, the refresh
-// families whose logins have run out.
-func (h *Handler) sweepFamilies(ctx context.Context) {
-	tick := time.NewTicker(familySweepInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			h.deleteExpiredFamilies(ctx)
-		}
-	}
-}
-
+// deleteExpiredFamilies deletes the refresh families whose logins have
+// run out.
 func (h *Handler) deleteExpiredFamilies(ctx context.Context) {
 	keys, err := h.storage.List(ctx, familyDir, false)
 	if err != nil {
@@ -116,8 +103,7 @@ func (h *Handler) deleteExpiredFamilies(ctx context.Context) {
 // the refresh cookie) for new tokens.
 func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("method not allowed"))
+		return methodNotAllowed(w, "POST")
 	}
 	if err := h.csrf.Check(r); err != nil {
 		return caddyhttp.Error(http.StatusForbidden, err)
@@ -236,8 +222,7 @@ func (h *Handler) readRefreshToken(w http.ResponseWriter, r *http.Request) (stri
 // clears the cookies: 204, or 303 to the login page for a form post.
 func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("method not allowed"))
+		return methodNotAllowed(w, "POST")
 	}
 	if err := h.csrf.Check(r); err != nil {
 		return caddyhttp.Error(http.StatusForbidden, err)

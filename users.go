@@ -233,24 +233,8 @@ func readUsersFile(file string) (map[string]*account, fileStamp, error) {
 	return users, fileStamp{info.ModTime(), info.Size()}, err
 }
 
-// watch reloads the users file when its modification time or size
-// changes, until done is closed.
-func (st *userStore) watch(done <-chan struct{}) {
-	if st.file == "" {
-		return
-	}
-	tick := time.NewTicker(usersPollInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-tick.C:
-			st.reload()
-		}
-	}
-}
-
+// reload reads the users file again when its modification time or size
+// changed.
 func (st *userStore) reload() {
 	info, err := os.Stat(st.file)
 	if err != nil {
