@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -27,6 +28,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	jwt_auth [<matcher>] {
 //		secret   <text>|base64:<b64>
 //		key      <file> [<kid>]
+//		key      auto [ES256|EdDSA|RS256] [{
+//			rotate <duration>
+//		}]
+//		jwks     <url>
+//		oidc     <issuer-url>
 //		algorithms <alg>...
 //		issuer   <iss>...
 //		audience <aud>...
@@ -59,7 +65,6 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		trusted_origins <origin>...
 //	}
 //
-// `key auto [ES256|EdDSA|RS256]` generates a signing key kept in storage.
 // List subdirectives (key, algorithms, issuer, audience, require, from,
 // except, claim_header, user, trusted_origins) may be repeated; the others
 // may be given once.
@@ -84,7 +89,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // repeatable are the subdirectives that add to a list.
 var repeatable = map[string]bool{
-	"key": true, "algorithms": true, "issuer": true, "audience": true,
+	"key": true, "jwks": true, "oidc": true, "algorithms": true, "issuer": true, "audience": true,
 	"require": true, "from": true, "except": true, "claim_header": true,
 	"user": true, "trusted_origins": true,
 }
@@ -113,8 +118,23 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser, sub string) erro
 				}
 				kc.Auto = args[1]
 			}
+			if err := unmarshalAutoKey(d, &kc); err != nil {
+				return err
+			}
 		}
 		h.Keys = append(h.Keys, kc)
+	case "jwks", "oidc":
+		if len(args) != 1 {
+			return d.Errf("%s: one URL expected", sub)
+		}
+		if err := checkRemoteURL(args[0]); err != nil {
+			return d.Errf("%s: %v", sub, err)
+		}
+		if sub == "jwks" {
+			h.JWKS = append(h.JWKS, args[0])
+		} else {
+			h.OIDC = append(h.OIDC, args[0])
+		}
 	case "algorithms":
 		if len(args) == 0 {
 			return d.Errf("algorithms: at least one algorithm expected")
@@ -232,6 +252,26 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser, sub string) erro
 		return h.unmarshalCookie(d, args)
 	default:
 		return d.Errf("unknown subdirective %q", sub)
+	}
+	return nil
+}
+
+// unmarshalAutoKey reads the optional block of `key auto`: `rotate <duration>`.
+func unmarshalAutoKey(d *caddyfile.Dispenser, kc *KeyConfig) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt, args := d.Val(), d.RemainingArgs()
+		if opt != "rotate" {
+			return d.Errf("key auto: unknown option %q", opt)
+		}
+		var dur time.Duration
+		var err error
+		if len(args) == 1 {
+			dur, err = caddy.ParseDuration(args[0])
+		}
+		if len(args) != 1 || err != nil || dur <= 0 {
+			return d.Errf("key auto: rotate expects one positive duration")
+		}
+		kc.Rotate = caddy.Duration(dur)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -50,8 +51,21 @@ type Handler struct {
 	// at once, for rotation.
 	Keys []KeyConfig `json:"keys,omitempty"`
 
+	// JWKS are URLs of remote JWK sets whose keys verify tokens (never
+	// sign). Fetched at provision and refreshed in the background,
+	// honouring Cache-Control max-age within 1m–24h (default 1h); a token
+	// with an unknown kid triggers at most one refetch a minute. A failed
+	// fetch keeps the last good keys. http:// only for loopback hosts.
+	JWKS []string `json:"jwks,omitempty"`
+
+	// OIDC are OpenID issuer URLs: their discovery document names the
+	// jwks_uri (handled like JWKS), and their tokens' iss must equal the
+	// issuer.
+	OIDC []string `json:"oidc,omitempty"`
+
 	// Algorithms narrows the accepted signature algorithms. Each must be
-	// served by at least one key. Default: every algorithm the keys serve.
+	// served by at least one local key (unless jwks or oidc may serve it).
+	// Default: every algorithm the keys serve.
 	Algorithms []string `json:"algorithms,omitempty"`
 
 	// Issuers are the accepted values of the `iss` claim. When set, a
@@ -107,13 +121,16 @@ type Handler struct {
 	Issuer
 
 	leeway      time.Duration
-	keys        *keyRing
+	keys        *keyHolder
+	issuers     []string // accepted iss: issuer and oidc
 	parser      *jwt.Parser
-	sources     []TokenSource
+	tokenFrom   []TokenSource
 	except      caddyhttp.MatchPath
 	redirectURL string
 	storage     certmagic.Storage
 	logger      *zap.Logger
+	metrics     *metrics
+	background  context.Context // the handler's life, for background work
 	stop        context.CancelFunc
 	issuerState
 }
@@ -134,6 +151,11 @@ type KeyConfig struct {
 	// Caddy's storage, so that every instance on that storage, and every
 	// later start, uses the same key. Its kid is its RFC 7638 thumbprint.
 	Auto string `json:"auto,omitempty"`
+
+	// Rotate, for an auto key, is how long a key signs before a new one
+	// replaces it. A replaced key keeps verifying, and stays in the JWKS,
+	// until every token it signed has expired. Default: never.
+	Rotate caddy.Duration `json:"rotate,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -161,19 +183,24 @@ func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error 
 	if h.Leeway != nil {
 		h.leeway = time.Duration(*h.Leeway)
 	}
-	h.sources = h.From
-	if len(h.sources) == 0 {
-		h.sources = []TokenSource{
+	h.tokenFrom = h.From
+	if len(h.tokenFrom) == 0 {
+		h.tokenFrom = []TokenSource{
 			{Source: "header", Name: "Authorization"},
 			{Source: "cookie", Name: h.cookie.Name},
 		}
 	}
+	h.issuerDefaults()
+	var err error
+	if h.metrics, err = newMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	h.background, h.stop = context.WithCancel(ctx)
 
-	keys, err := loadKeys(ctx, storage, h.Secret, h.Keys, h.Algorithms)
-	if err != nil {
+	if err := h.provisionKeys(ctx, storage); err != nil {
 		return err
 	}
-	h.keys = keys
+	h.issuers = append(slices.Clone(h.Issuers), h.OIDC...)
 	h.parser = h.newParser()
 	h.redirectURL = redirectPrefix(h.Redirect)
 
@@ -191,8 +218,7 @@ func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error 
 	if err := h.revocations.sync(ctx); err != nil {
 		h.logger.Error("reading revocations from storage; retrying in the background", zap.Error(err))
 	}
-	background, stop := context.WithCancel(ctx)
-	h.stop = stop
+	background := h.background
 	go every(background, syncInterval, func() { h.revocations.syncLogged(background) })
 	if h.users != nil && h.UsersFile != "" {
 		go every(background, usersPollInterval, h.users.reload)
@@ -200,6 +226,8 @@ func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error 
 	if h.Refresh != "" {
 		go every(background, familySweepInterval, func() { h.deleteExpiredFamilies(background) })
 	}
+	h.startAutoKeyRotation(background)
+	h.startRemoteKeys(background)
 	return nil
 }
 
@@ -231,7 +259,7 @@ func (h *Handler) Cleanup() error {
 // one issuer, and reports a missing aud like a missing exp.
 func (h *Handler) newParser() *jwt.Parser {
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods(h.keys.algorithms()),
+		jwt.WithValidMethods(h.validMethods()),
 		jwt.WithLeeway(h.leeway),
 		jwt.WithIssuedAt(),
 		jwt.WithJSONNumber(),
@@ -242,6 +270,19 @@ func (h *Handler) newParser() *jwt.Parser {
 		opts = append(opts, jwt.WithExpirationRequired())
 	}
 	return jwt.NewParser(opts...)
+}
+
+// validMethods are the algorithms the parser lets through to the key
+// function, which checks that the alg fits the key: the configured
+// algorithms, or every algorithm when remote keys may bring any.
+func (h *Handler) validMethods() []string {
+	switch {
+	case len(h.Algorithms) > 0:
+		return h.Algorithms
+	case len(h.JWKS)+len(h.OIDC) > 0:
+		return allAlgorithms
+	}
+	return h.keys.ring.Load().algorithms()
 }
 
 // Validate checks the configuration.
@@ -288,6 +329,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	raw, fromCookie, err := h.extract(r)
 	if err == errMissing && h.Optional {
+		h.metrics.validated("missing")
 		return next.ServeHTTP(w, r)
 	}
 	if err != nil {
@@ -304,6 +346,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.refuse(w, r, err)
 	}
 	h.publish(r, id)
+	h.metrics.validated("ok")
 	w.Header()["Cache-Control"] = privateNoCache
 	return next.ServeHTTP(w, r)
 }

@@ -113,8 +113,6 @@ type issuerState struct {
 	loginPage   *template.Template
 	csrf        *http.CrossOriginProtection
 	revocations *revocationList
-	signer      *key
-	jwks        []byte
 	endpoints   map[string]func(http.ResponseWriter, *http.Request) error
 }
 
@@ -166,13 +164,13 @@ func (h *Handler) mint(r *http.Request, sub, sid string, extra map[string]any) (
 
 // sign makes a compact JWS with the signing key.
 func (h *Handler) sign(claims jwt.MapClaims, typ string) (string, error) {
-	alg := h.signer.algs[0]
-	tok := jwt.NewWithClaims(jwt.GetSigningMethod(alg), claims)
+	signer := h.keys.ring.Load().signer
+	tok := jwt.NewWithClaims(jwt.GetSigningMethod(signer.algs[0]), claims)
 	tok.Header["typ"] = typ
-	if h.signer.kid != "" {
-		tok.Header["kid"] = h.signer.kid
+	if signer.kid != "" {
+		tok.Header["kid"] = signer.kid
 	}
-	s, err := tok.SignedString(h.signer.signer)
+	s, err := tok.SignedString(signer.signer)
 	if err != nil {
 		return "", fmt.Errorf("signing a token: %w", err)
 	}
@@ -291,8 +289,21 @@ var sameSiteModes = map[string]http.SameSite{
 	"lax": http.SameSiteLaxMode, "strict": http.SameSiteStrictMode, "none": http.SameSiteNoneMode,
 }
 
-// provisionIssuer sets the issuer's defaults and builds what its
-// endpoints need. Errors name the subdirective.
+// issuerDefaults sets the token lifetimes, which key auto rotation needs
+// before the keys load.
+func (h *Handler) issuerDefaults() {
+	h.accessTTL = 15 * time.Minute
+	if h.AccessTTL > 0 {
+		h.accessTTL = time.Duration(h.AccessTTL)
+	}
+	h.refreshTTL = 168 * time.Hour
+	if h.RefreshTTL != nil {
+		h.refreshTTL = time.Duration(*h.RefreshTTL)
+	}
+}
+
+// provisionIssuer builds what the issuer's endpoints need. Errors name
+// the subdirective.
 func (h *Handler) provisionIssuer() error {
 	var ok bool
 	if h.sameSite, ok = sameSiteModes[h.cookie.SameSite]; !ok {
@@ -303,14 +314,6 @@ func (h *Handler) provisionIssuer() error {
 		if err := h.csrf.AddTrustedOrigin(o); err != nil {
 			return fmt.Errorf("trusted_origins: %w", err)
 		}
-	}
-	h.accessTTL = 15 * time.Minute
-	if h.AccessTTL > 0 {
-		h.accessTTL = time.Duration(h.AccessTTL)
-	}
-	h.refreshTTL = 168 * time.Hour
-	if h.RefreshTTL != nil {
-		h.refreshTTL = time.Duration(*h.RefreshTTL)
 	}
 	for name, p := range map[string]string{"login": h.Login, "refresh": h.Refresh, "logout": h.Logout, "jwks_endpoint": h.JWKSEndpoint} {
 		if p != "" && (p[0] != '/' || len(p) > 1 && p[1] == '/') {
@@ -331,11 +334,6 @@ func (h *Handler) provisionIssuer() error {
 		h.endpoints[h.Logout] = h.serveLogout
 	}
 	if h.JWKSEndpoint != "" {
-		jwks, err := publicJWKS(h.keys)
-		if err != nil {
-			return fmt.Errorf("jwks_endpoint: %w", err)
-		}
-		h.jwks = jwks
 		h.endpoints[h.JWKSEndpoint] = h.serveJWKS
 		h.endpoints["/.well-known/openid-configuration"] = h.serveDiscovery
 	}
@@ -353,7 +351,7 @@ func (h *Handler) provisionLogin() error {
 		return err
 	}
 	h.users = users
-	if h.signer = h.keys.signingKey(); h.signer == nil {
+	if h.keys.ring.Load().signer == nil {
 		return errors.New("login: no key can sign tokens: add key auto, a private key file or a secret")
 	}
 	limit := LoginLimit{Count: 5, Window: caddy.Duration(time.Minute)}

@@ -8,12 +8,13 @@ import (
 )
 
 // publicJWKS is the JWK set published at jwks_endpoint: every asymmetric
-// key, with its kid, the alg it signs with, and use "sig". HMAC secrets
-// are never published.
-func publicJWKS(ring *keyRing) ([]byte, error) {
+// key of this handler (retired auto keys too, while tokens they signed
+// live), with its kid, the alg it signs with, and use "sig". HMAC secrets
+// and keys fetched from elsewhere are never published.
+func publicJWKS(keys []*key) ([]byte, error) {
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
-	for _, k := range ring.keys {
-		if _, isHMAC := k.public.([]byte); isHMAC {
+	for _, k := range keys {
+		if _, isHMAC := k.public.([]byte); isHMAC || k.remote {
 			continue
 		}
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.public, KeyID: k.kid, Algorithm: k.algs[0], Use: "sig"})
@@ -28,7 +29,7 @@ func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, err := w.Write(h.jwks)
+	_, err := w.Write(h.keys.ring.Load().jwks)
 	return err
 }
 

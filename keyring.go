@@ -16,6 +16,8 @@ type keyRing struct {
 	byKid    map[string]*key // keys configured with an id
 	byAlg    map[string]any  // tokens without kid: every key serving the alg
 	anyByAlg map[string]any  // tokens whose kid no key claims: keys configured without an id
+	signer   *key            // the key that signs issued tokens, if any
+	jwks     []byte          // the public keys as published at jwks_endpoint
 }
 
 func newKeyRing(keys []*key) (*keyRing, error) {
@@ -24,6 +26,7 @@ func newKeyRing(keys []*key) (*keyRing, error) {
 		byKid:    make(map[string]*key),
 		byAlg:    make(map[string]any),
 		anyByAlg: make(map[string]any),
+		signer:   signingKey(keys),
 	}
 	for _, k := range keys {
 		if k.anyKid {
@@ -38,7 +41,9 @@ func newKeyRing(keys []*key) (*keyRing, error) {
 		ring.byAlg[alg] = verificationKeys(keys, alg, false)
 		ring.anyByAlg[alg] = verificationKeys(keys, alg, true)
 	}
-	return ring, nil
+	var err error
+	ring.jwks, err = publicJWKS(keys)
+	return ring, err
 }
 
 // verificationKeys is what golang-jwt's key function returns for alg: one
@@ -146,9 +151,9 @@ func isRefreshType(typ string) bool {
 
 // signingKey is the key that signs issued tokens: the first private key,
 // or else the HMAC secret.
-func (ring *keyRing) signingKey() *key {
+func signingKey(keys []*key) *key {
 	var secret *key
-	for _, k := range ring.keys {
+	for _, k := range keys {
 		if k.signer == nil {
 			continue
 		}

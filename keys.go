@@ -2,7 +2,6 @@ package caddyjwt
 
 import (
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -20,7 +19,6 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/certmagic"
 	"github.com/go-jose/go-jose/v4"
 )
 
@@ -39,6 +37,7 @@ type key struct {
 	public any      // []byte, *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey
 	signer any      // the private key or HMAC secret, when this key can sign
 	origin string   // where the key came from, for messages: "secret" or a file
+	remote bool     // fetched from a jwks or oidc source: never published
 }
 
 func (k *key) serves(alg string) bool { return slices.Contains(k.algs, alg) }
@@ -222,55 +221,23 @@ func parsePEM(data []byte) (any, error) {
 	}
 }
 
-// loadKeys builds the key ring from the configured secret, key files and
-// auto keys (kept in storage), narrowed to algorithms when given. Errors
-// name the subdirective.
-func loadKeys(ctx context.Context, storage certmagic.Storage, secret string, files []KeyConfig, algorithms []string) (*keyRing, error) {
-	var keys []*key
-	if secret != "" {
-		b, err := parseSecret(secret)
-		if err != nil {
-			return nil, fmt.Errorf("secret: %w", err)
-		}
-		k, err := newKey(b, "", "", "secret")
-		if err != nil {
-			return nil, fmt.Errorf("secret: %w", err)
-		}
-		keys = append(keys, k)
+// secretKey makes the key of a configured secret.
+func secretKey(secret string) (*key, error) {
+	b, err := parseSecret(secret)
+	if err != nil {
+		return nil, fmt.Errorf("secret: %w", err)
 	}
-	for _, kc := range files {
-		if kc.Auto != "" {
-			if kc.File != "" || kc.KID != "" {
-				return nil, errors.New("key auto: takes no file and no kid")
-			}
-			k, err := loadAutoKey(ctx, storage, kc.Auto)
-			if err != nil {
-				return nil, fmt.Errorf("key auto %s: %w", kc.Auto, err)
-			}
-			keys = append(keys, k)
-			continue
-		}
-		if kc.File == "" {
-			return nil, errors.New("key: a file is needed")
-		}
-		ks, err := loadKeyFile(kc)
-		if err != nil {
-			return nil, fmt.Errorf("key %s: %w", kc.File, err)
-		}
-		keys = append(keys, ks...)
+	k, err := newKey(b, "", "", "secret")
+	if err != nil {
+		return nil, fmt.Errorf("secret: %w", err)
 	}
-	if len(keys) == 0 {
-		return nil, errors.New("no key configured: set secret or key")
-	}
-	if err := narrow(keys, algorithms); err != nil {
-		return nil, err
-	}
-	return newKeyRing(keys)
+	return k, nil
 }
 
-// narrow restricts every key to the configured algorithms, which must each
-// be known and served by some key.
-func narrow(keys []*key, algorithms []string) error {
+// narrow restricts every local key to the configured algorithms, which
+// must each be known and served by some key (unless remote key sets may
+// serve it: they come and go, and are narrowed with narrowRemote).
+func narrow(keys []*key, algorithms []string, haveRemote bool) error {
 	if len(algorithms) == 0 {
 		return nil
 	}
@@ -281,7 +248,7 @@ func narrow(keys []*key, algorithms []string) error {
 		if !slices.Contains(allAlgorithms, alg) {
 			return fmt.Errorf("algorithms: unknown algorithm %q (known: %s)", alg, strings.Join(allAlgorithms, " "))
 		}
-		if !slices.ContainsFunc(keys, func(k *key) bool { return k.serves(alg) }) {
+		if !haveRemote && !slices.ContainsFunc(keys, func(k *key) bool { return k.serves(alg) }) {
 			return fmt.Errorf("algorithms: no key serves %s", alg)
 		}
 	}
@@ -292,4 +259,16 @@ func narrow(keys []*key, algorithms []string) error {
 		}
 	}
 	return nil
+}
+
+// narrowRemote restricts keys fetched from elsewhere to the configured
+// algorithms, leaving out those that serve none.
+func narrowRemote(keys []*key, algorithms []string) []*key {
+	if len(algorithms) == 0 {
+		return keys
+	}
+	return slices.DeleteFunc(keys, func(k *key) bool {
+		k.algs = slices.DeleteFunc(k.algs, func(alg string) bool { return !slices.Contains(algorithms, alg) })
+		return len(k.algs) == 0
+	})
 }

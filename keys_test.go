@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"go.uber.org/zap"
 )
 
 func TestSecretLengthDecidesAlgorithms(t *testing.T) {
@@ -31,7 +32,7 @@ func TestSecretLengthDecidesAlgorithms(t *testing.T) {
 		{48, []string{"HS256", "HS384"}},
 		{64, []string{"HS256", "HS384", "HS512"}},
 	} {
-		ring, err := loadKeys(context.Background(), nil, strings.Repeat("s", tc.n), nil, nil)
+		ring, err := loadTestKeys(strings.Repeat("s", tc.n), nil, nil)
 		if err != nil {
 			t.Fatalf("%d bytes: %v", tc.n, err)
 		}
@@ -39,7 +40,7 @@ func TestSecretLengthDecidesAlgorithms(t *testing.T) {
 			t.Errorf("%d bytes: algorithms %v, want %v", tc.n, got, tc.algs)
 		}
 	}
-	_, err := loadKeys(context.Background(), nil, strings.Repeat("s", 31), nil, nil)
+	_, err := loadTestKeys(strings.Repeat("s", 31), nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "secret") {
 		t.Errorf("31-byte secret: got %v, want an error naming secret", err)
 	}
@@ -183,10 +184,21 @@ func TestKeyErrorsNameTheSubdirective(t *testing.T) {
 		{"duplicate kid", "", []KeyConfig{{File: ecFile, KID: "a"}, {File: ecFile, KID: "a"}}, nil, `kid "a"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := loadKeys(context.Background(), nil, tc.secret, tc.files, tc.algs)
+			_, err := loadTestKeys(tc.secret, tc.files, tc.algs)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
 	}
+}
+
+// loadTestKeys provisions the keys of a handler with a secret, key files
+// and algorithms, and returns its key ring.
+func loadTestKeys(secret string, files []KeyConfig, algorithms []string) (*keyRing, error) {
+	h := &Handler{Secret: secret, Keys: files, Algorithms: algorithms, logger: zap.NewNop()}
+	h.issuerDefaults()
+	if err := h.provisionKeys(context.Background(), nil); err != nil {
+		return nil, err
+	}
+	return h.keys.ring.Load(), nil
 }

@@ -49,6 +49,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	if wait := max(h.byIP.wait(ip), h.byUser.wait(creds.Username)); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
 		h.logLoginFailure(r, creds.Username, "rate limited")
+		h.metrics.loggedIn("rate_limited")
 		return caddyhttp.Error(http.StatusTooManyRequests, errors.New("too many failed logins"))
 	}
 	acct, ok := h.users.current.Load().check(creds.Username, creds.Password)
@@ -56,6 +57,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		h.byIP.fail(ip)
 		h.byUser.fail(creds.Username)
 		h.logLoginFailure(r, creds.Username, "invalid credentials")
+		h.metrics.loggedIn("invalid_credentials")
 		if creds.form {
 			page := loginPage{Return: safeReturn(creds.Return), Username: creds.Username, Error: "Wrong user name or password."}
 			return h.renderLoginPage(w, page, http.StatusUnauthorized)
@@ -69,6 +71,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	h.logger.Info("login", zap.String("user", creds.Username), zap.String("client_ip", ip))
+	h.metrics.loggedIn("ok")
 	h.setCookies(w, tok)
 	if creds.form {
 		w.Header().Set("Cache-Control", "no-store")

@@ -77,6 +77,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) erro
 		repl.Set("http.auth.jwt_auth.error", f.reason)
 	}
 	h.logRefusal(r, f)
+	h.metrics.validated(f.reason)
 	w.Header().Del("Set-Cookie")
 
 	if h.redirectURL != "" && f.status == http.StatusUnauthorized && isBrowserNavigation(r) {
@@ -135,7 +136,7 @@ func (h *Handler) returnURI(r *http.Request) string {
 	}
 	if u.RawQuery != "" {
 		q, changed := u.Query(), false
-		for _, s := range h.sources {
+		for _, s := range h.tokenFrom {
 			if s.Source == "query" && q.Has(s.Name) {
 				q.Del(s.Name)
 				changed = true

@@ -145,6 +145,7 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 		}
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
+	h.metrics.refreshed("ok")
 	h.setCookies(w, tok)
 	return writeToken(w, tok)
 }
@@ -156,7 +157,7 @@ func (h *Handler) verifyRefresh(raw string) (jwt.MapClaims, error) {
 		return nil, err
 	}
 	claims := jwt.MapClaims{}
-	if _, err := h.parser.ParseWithClaims(raw, claims, h.keys.refreshKeyFunc); err != nil {
+	if _, err := h.parser.ParseWithClaims(raw, claims, h.keys.ring.Load().refreshKeyFunc); err != nil {
 		return nil, err
 	}
 	if err := h.checkClaims(claims); err != nil {
@@ -175,6 +176,11 @@ func (h *Handler) verifyRefresh(raw string) (jwt.MapClaims, error) {
 // refuseRefresh answers a refresh that failed with 401, clearing the
 // refresh cookie so that the browser stops presenting it.
 func (h *Handler) refuseRefresh(w http.ResponseWriter, r *http.Request, err error) error {
+	if errors.Is(err, errRefreshReused) {
+		h.metrics.refreshed("reused")
+	} else {
+		h.metrics.refreshed("invalid")
+	}
 	if c := h.logger.Check(zap.DebugLevel, "refresh refused"); c != nil {
 		c.Write(zap.String("reason", err.Error()), zap.String("client_ip", clientIP(r)))
 	}

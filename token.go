@@ -42,7 +42,7 @@ func (s TokenSource) validate() error {
 // extract reads the token from the first configured source present, and
 // tells whether that source was a cookie.
 func (h *Handler) extract(r *http.Request) (tok string, cookie bool, err error) {
-	for _, s := range h.sources {
+	for _, s := range h.tokenFrom {
 		switch s.Source {
 		case "header":
 			tok, err = fromHeader(r, s.Name)
@@ -133,15 +133,24 @@ func checkCompact(tok string) error {
 }
 
 // verify checks a token's form, signature and claims, and returns the
-// identity it carries.
+// identity it carries. A kid that no key has makes remote key sets look
+// again (at most once a minute each) before the token is refused.
 func (h *Handler) verify(raw string) (*identity, error) {
 	if err := checkCompact(raw); err != nil {
 		return nil, err
 	}
+	id, err := h.verifyWith(h.keys.ring.Load(), raw)
+	if err == errUnknownKey && h.refetchKeys() {
+		id, err = h.verifyWith(h.keys.ring.Load(), raw)
+	}
+	return id, err
+}
+
+func (h *Handler) verifyWith(ring *keyRing, raw string) (*identity, error) {
 	claims := jwt.MapClaims{}
-	tok, err := h.parser.ParseWithClaims(raw, claims, h.keys.keyFunc)
+	tok, err := h.parser.ParseWithClaims(raw, claims, ring.keyFunc)
 	if err != nil {
-		if tok != nil && tok.Method != nil && !h.keys.accepts(tok.Method.Alg()) {
+		if tok != nil && tok.Method != nil && !ring.accepts(tok.Method.Alg()) {
 			return nil, errAlgorithm
 		}
 		return nil, failureOf(err)
@@ -168,9 +177,9 @@ func (h *Handler) isRevoked(claims jwt.MapClaims) bool {
 // checkClaims checks what golang-jwt's validator does not: one of several
 // issuers, one of several audiences, and the longest lifetime accepted.
 func (h *Handler) checkClaims(claims jwt.MapClaims) error {
-	if len(h.Issuers) > 0 {
+	if len(h.issuers) > 0 {
 		iss, ok := claims["iss"].(string)
-		if !ok || !slices.Contains(h.Issuers, iss) {
+		if !ok || !slices.Contains(h.issuers, iss) {
 			return errIssuer
 		}
 	}

@@ -1,0 +1,171 @@
+package caddyjwt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
+)
+
+// keySource is one part of the handler's keys, in config order: fixed
+// (the secret, a key file) or changing while Caddy runs (key auto, remote
+// key sets).
+type keySource interface {
+	keys() []*key
+}
+
+// keyHolder holds the handler's key sources and the key ring built from
+// them, which the hot path loads atomically.
+type keyHolder struct {
+	sources []keySource
+	ring    atomic.Pointer[keyRing]
+	mu      sync.Mutex // serialises ring rebuilds
+}
+
+// fixedKeys never change.
+type fixedKeys []*key
+
+func (f fixedKeys) keys() []*key { return f }
+
+// provisionKeys loads every key source and builds the first key ring.
+// Errors name the subdirective. Remote sources that cannot be fetched yet
+// do not fail the config: they retry in the background.
+func (h *Handler) provisionKeys(ctx context.Context, storage certmagic.Storage) error {
+	h.keys = new(keyHolder)
+	var local []*key
+	if h.Secret != "" {
+		k, err := secretKey(h.Secret)
+		if err != nil {
+			return err
+		}
+		h.keys.sources = append(h.keys.sources, fixedKeys{k})
+		local = append(local, k)
+	}
+	for _, kc := range h.Keys {
+		if kc.Auto == "" {
+			if kc.File == "" || kc.Rotate != 0 {
+				return errors.New("key: a file is needed (rotate is for key auto)")
+			}
+			ks, err := loadKeyFile(kc)
+			if err != nil {
+				return fmt.Errorf("key %s: %w", kc.File, err)
+			}
+			h.keys.sources = append(h.keys.sources, fixedKeys(ks))
+			local = append(local, ks...)
+			continue
+		}
+		if kc.File != "" || kc.KID != "" {
+			return errors.New("key auto: takes no file and no kid")
+		}
+		auto := &autoKeys{
+			alg: kc.Auto, rotate: time.Duration(kc.Rotate), storage: storage,
+			keep:    max(h.accessTTL, h.refreshTTL) + h.leeway,
+			changed: h.rebuildRing,
+		}
+		if err := auto.load(ctx); err != nil {
+			return fmt.Errorf("key auto %s: %w", kc.Auto, err)
+		}
+		h.keys.sources = append(h.keys.sources, auto)
+		local = append(local, auto.keys()...)
+	}
+	for _, u := range h.JWKS {
+		if err := checkRemoteURL(u); err != nil {
+			return fmt.Errorf("jwks: %w", err)
+		}
+		h.keys.sources = append(h.keys.sources, newRemoteKeys(u, "", h.Algorithms, h.logger))
+	}
+	for _, iss := range h.OIDC {
+		if err := checkRemoteURL(iss); err != nil {
+			return fmt.Errorf("oidc: %w", err)
+		}
+		h.keys.sources = append(h.keys.sources, newRemoteKeys("", iss, h.Algorithms, h.logger))
+	}
+	if len(h.keys.sources) == 0 {
+		return errors.New("no key configured: set secret, key, jwks or oidc")
+	}
+	haveRemote := len(h.JWKS)+len(h.OIDC) > 0
+	if err := narrow(local, h.Algorithms, haveRemote); err != nil {
+		return err
+	}
+	if _, err := newKeyRing(local); err != nil { // refuses a kid used twice
+		return err
+	}
+	h.rebuildRing()
+	return nil
+}
+
+// startRemoteKeys fetches each remote key set once, then keeps it fresh
+// in the background until ctx is done.
+func (h *Handler) startRemoteKeys(ctx context.Context) {
+	for _, src := range h.keys.sources {
+		rk, ok := src.(*remoteKeys)
+		if !ok {
+			continue
+		}
+		rk.changed, rk.fetched = h.rebuildRing, h.metrics.jwksFetched
+		ttl, err := rk.fetch(ctx)
+		if err != nil {
+			rk.logFailure(err)
+			ttl = remoteRetryFirst
+		}
+		go rk.run(ctx, ttl)
+	}
+}
+
+// startAutoKeyRotation checks rotating auto keys in the background, so
+// that every instance picks up a new key soon after one rotates it.
+func (h *Handler) startAutoKeyRotation(ctx context.Context) {
+	for _, src := range h.keys.sources {
+		if auto, ok := src.(*autoKeys); ok && auto.rotate > 0 {
+			interval := min(max(auto.rotate/4, time.Second), time.Minute)
+			go every(ctx, interval, func() {
+				if err := auto.load(ctx); err != nil && ctx.Err() == nil {
+					h.logger.Error("checking key auto rotation", zap.Error(err))
+				}
+			})
+		}
+	}
+}
+
+// rebuildRing makes a new key ring from every source, in config order; a
+// kid seen before is left out. The hot path picks it up atomically.
+func (h *Handler) rebuildRing() {
+	h.keys.mu.Lock()
+	defer h.keys.mu.Unlock()
+	var all []*key
+	seen := make(map[string]bool)
+	for _, src := range h.keys.sources {
+		for _, k := range src.keys() {
+			if !k.anyKid {
+				if seen[k.kid] {
+					continue
+				}
+				seen[k.kid] = true
+			}
+			all = append(all, k)
+		}
+	}
+	ring, err := newKeyRing(all)
+	if err != nil {
+		h.logger.Error("building the key ring", zap.Error(err))
+		return
+	}
+	h.keys.ring.Store(ring)
+}
+
+// refetchKeys asks the remote sources to look again for an unknown kid,
+// and tells whether any found new keys.
+func (h *Handler) refetchKeys() bool {
+	changed := false
+	for _, src := range h.keys.sources {
+		if rk, ok := src.(*remoteKeys); ok && rk.refetch(h.background) {
+			changed = true
+		}
+	}
+	return changed
+}
