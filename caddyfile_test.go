@@ -38,6 +38,21 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"jwt_auth {\n except\n}", "except: at least one path"},
 		{"jwt_auth {\n claim_header sub\n}", "claim_header: expected <claim> <header>"},
 		{"jwt_auth {\n claim_header sub X:User\n}", "claim_header: invalid header name"},
+		{"jwt_auth {\n jwks http://idp.example/jwks\n}", "jwks: http:// is allowed only for loopback hosts"},
+		{"jwt_auth {\n oidc idp.example\n}", "oidc: not an absolute URL"},
+		{"jwt_auth {\n jwks\n}", "jwks: one URL expected"},
+		{"jwt_auth {\n key auto HS256\n}", "key auto: algorithm must be one of"},
+		{"jwt_auth {\n key auto {\n rotate\n }\n}", "key auto: rotate expects one positive duration"},
+		{"jwt_auth {\n key auto {\n renew 1h\n }\n}", `key auto: unknown option "renew"`},
+		{"jwt_auth {\n login login\n}", "login: must be an absolute path"},
+		{"jwt_auth {\n user alice\n}", "user: expected <name> <hash>"},
+		{"jwt_auth {\n login_limit 0 1m\n}", "login_limit: expected a positive count"},
+		{"jwt_auth {\n login_limit 5\n}", "login_limit: expected <count> <window>"},
+		{"jwt_auth {\n access_ttl 0s\n}", "access_ttl: must be positive"},
+		{"jwt_auth {\n cookie a b {\n }\n}", "cookie: expected [<name>] and a block"},
+		{"jwt_auth {\n cookie {\n same_site loose\n }\n}", "cookie: same_site must be lax, strict or none"},
+		{"jwt_auth {\n cookie {\n secure\n }\n}", `cookie: unknown option "secure"`},
+		{"jwt_auth {\n trusted_origins\n}", "trusted_origins: at least one origin"},
 	} {
 		var h Handler
 		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.block))
