@@ -150,11 +150,11 @@ func isRefreshType(typ string) bool {
 }
 
 // signingKey is the key that signs issued tokens: the first private key,
-// or else the HMAC secret.
+// or else the HMAC secret. Remote keys never sign.
 func signingKey(keys []*key) *key {
 	var secret *key
 	for _, k := range keys {
-		if k.signer == nil {
+		if k.signer == nil || k.remote {
 			continue
 		}
 		if _, isHMAC := k.signer.([]byte); !isHMAC {

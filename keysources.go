@@ -99,15 +99,24 @@ func (h *Handler) provisionKeys(ctx context.Context, storage certmagic.Storage) 
 	return nil
 }
 
-// startRemoteKeys fetches each remote key set once, then keeps it fresh
-// in the background until ctx is done.
-func (h *Handler) startRemoteKeys(ctx context.Context) {
+// remoteSources are the handler's remote key sets, wired to rebuild the
+// ring and count their fetches.
+func (h *Handler) remoteSources() []*remoteKeys {
+	var out []*remoteKeys
 	for _, src := range h.keys.sources {
-		rk, ok := src.(*remoteKeys)
-		if !ok {
-			continue
+		if rk, ok := src.(*remoteKeys); ok {
+			rk.changed, rk.fetched = h.rebuildRing, h.metrics.jwksFetched
+			out = append(out, rk)
 		}
-		rk.changed, rk.fetched = h.rebuildRing, h.metrics.jwksFetched
+	}
+	return out
+}
+
+// startRemoteKeys fetches each remote key set once, then keeps it fresh
+// in the background until ctx is done. A set that cannot be fetched now
+// is retried in the background.
+func (h *Handler) startRemoteKeys(ctx context.Context) {
+	for _, rk := range h.remoteSources() {
 		ttl, err := rk.fetch(ctx)
 		if err != nil {
 			rk.logFailure(err)
@@ -115,6 +124,17 @@ func (h *Handler) startRemoteKeys(ctx context.Context) {
 		}
 		go rk.run(ctx, ttl)
 	}
+}
+
+// fetchRemoteKeys fetches each remote key set once, for a one-off check
+// (caddy jwt verify): a set that cannot be fetched is an error.
+func (h *Handler) fetchRemoteKeys(ctx context.Context) error {
+	for _, rk := range h.remoteSources() {
+		if _, err := rk.fetch(ctx); err != nil {
+			return fmt.Errorf("%s: %w", rk.source(), err)
+		}
+	}
+	return nil
 }
 
 // startAutoKeyRotation checks rotating auto keys in the background, so

@@ -141,7 +141,7 @@ func (rk *remoteKeys) fetchKeys(ctx context.Context) (time.Duration, error) {
 		rk.logger.Warn("key left out of a remote key set", zap.String("source", rk.source()), zap.Error(e))
 	}
 	for _, k := range keys {
-		k.remote = true
+		k.remote, k.signer = true, nil // a remote key only verifies, even if the set leaked a private part
 		if k.kid != "" {
 			k.anyKid = false // a JWK's own kid is binding
 		}

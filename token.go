@@ -1,6 +1,7 @@
 package caddyjwt
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -150,6 +151,10 @@ func (h *Handler) verifyWith(ring *keyRing, raw string) (*identity, error) {
 	claims := jwt.MapClaims{}
 	tok, err := h.parser.ParseWithClaims(raw, claims, ring.keyFunc)
 	if err != nil {
+		var f *failure
+		if errors.As(err, &f) { // the key function's own verdict, such as an unknown kid
+			return nil, f
+		}
 		if tok != nil && tok.Method != nil && !ring.accepts(tok.Method.Alg()) {
 			return nil, errAlgorithm
 		}

@@ -1,0 +1,503 @@
+package caddyjwt
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// TestCluster runs two real Caddy processes on one file_system storage, as
+// the README's "State shared across instances" describes a cluster: one
+// `key auto` key for both, a logout on one refused by the other within
+// 10 s, a refresh token spent once across both, nothing lost on restart,
+// and key rotation picked up by both.
+func TestCluster(t *testing.T) {
+	bin := buildCaddy(t)
+	hash, err := bcrypt.GenerateFromPassword([]byte(clusterPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("SharedState", func(t *testing.T) { clusterSharedState(t, bin, string(hash)) })
+	t.Run("KeyRotation", func(t *testing.T) { clusterKeyRotation(t, bin, string(hash)) })
+}
+
+const (
+	clusterPassword = "cluster-test-password"
+	clusterPoll     = 200 * time.Millisecond
+	clusterMaxSync  = 10 * time.Second // the SPEC's bound for a logout to reach the others
+)
+
+// clusterClient opens a new connection for every request, so that a
+// restarted instance is never asked on a connection of the old one.
+var clusterClient = &http.Client{
+	Timeout:   5 * time.Second,
+	Transport: &http.Transport{DisableKeepAlives: true},
+}
+
+func clusterSharedState(t *testing.T, bin, hash string) {
+	storage := clusterStorageDir(t)
+	cfg := clusterConfig(t, storage, "key auto", hash)
+	a := clusterStart(t, bin, cfg, 9281)
+	b := clusterStart(t, bin, cfg, 9282) // started together: the key is made under the storage lock
+	a.wait(t)
+	b.wait(t)
+
+	// 1. One key for both.
+	kidsA, kidsB := a.jwks(t), b.jwks(t)
+	if len(kidsA) != 1 || !slices.Equal(kidsA, kidsB) {
+		t.Fatalf("JWKS kids: A %v, B %v; want one and the same kid", kidsA, kidsB)
+	}
+	kid := kidsA[0]
+	t.Logf("shared kid %s", kid)
+	if _, err := os.Stat(filepath.Join(storage, "caddyjwt", "keys", "auto-es256.pem")); err != nil {
+		t.Errorf("the key is not in storage: %v", err)
+	}
+	fromA, fromB := a.login(t), b.login(t)
+	for _, tok := range []clusterTokens{fromA, fromB} {
+		if got := clusterKid(t, tok.AccessToken); got != kid {
+			t.Errorf("token signed by kid %s, JWKS has %s", got, kid)
+		}
+	}
+	b.expect(t, "A's token on B", fromA.AccessToken, 200)
+	a.expect(t, "B's token on A", fromB.AccessToken, 200)
+	a.expect(t, "A's token on A", fromA.AccessToken, 200)
+	b.expect(t, "B's token on B", fromB.AccessToken, 200)
+
+	// 2. A logout on A is refused on B within 10 s.
+	loggedOut := a.login(t)
+	b.expect(t, "before logout, on B", loggedOut.AccessToken, 200)
+	start := time.Now()
+	if status, body := a.post(t, "/logout", loggedOut.AccessToken, ""); status != http.StatusNoContent {
+		t.Fatalf("POST A/logout: %d %q, want 204", status, body)
+	}
+	a.expect(t, "after logout, on A at once", loggedOut.AccessToken, 401)
+	delay := b.pollUntil(t, "logged-out token on B", loggedOut.AccessToken, 401, start)
+	t.Logf("logout on A refused on B after %v (design ~3 s, bound %v)", delay.Round(time.Millisecond), clusterMaxSync)
+	if status, body := b.refresh(t, loggedOut.RefreshToken); status != 401 || !strings.Contains(body, "invalid_grant") {
+		t.Errorf("refresh on B with the logged-out login's refresh token: %d %q, want 401 invalid_grant", status, body)
+	}
+	a.expect(t, "another login still on A after the logout", fromA.AccessToken, 200)
+
+	// 3. A refresh token spent on A cannot be spent again on B; the reuse
+	// revokes the whole login on both.
+	first := a.login(t)
+	status, body := a.refresh(t, first.RefreshToken)
+	if status != 200 {
+		t.Fatalf("refresh on A: %d %q, want 200", status, body)
+	}
+	var second clusterTokens
+	if err := json.Unmarshal([]byte(body), &second); err != nil || second.AccessToken == "" || second.RefreshToken == "" {
+		t.Fatalf("refresh on A answered %q: %v", body, err)
+	}
+	b.expect(t, "refreshed token on B", second.AccessToken, 200)
+	start = time.Now()
+	if status, body := b.refresh(t, first.RefreshToken); status != 401 || !strings.Contains(body, "invalid_grant") {
+		t.Fatalf("refresh on B with the refresh token spent on A: %d %q, want 401 invalid_grant", status, body)
+	}
+	b.expect(t, "refreshed access token on B after the reuse", second.AccessToken, 401)
+	b.expect(t, "first access token on B after the reuse", first.AccessToken, 401)
+	delay = a.pollUntil(t, "refreshed access token on A after the reuse on B", second.AccessToken, 401, start)
+	t.Logf("refresh-token reuse on B revoked the login on A after %v", delay.Round(time.Millisecond))
+	a.expect(t, "first access token on A after the reuse", first.AccessToken, 401)
+	for _, n := range []*clusterNode{a, b} {
+		if status, body := n.refresh(t, second.RefreshToken); status != 401 {
+			t.Errorf("refresh on %s with the revoked login's newest refresh token: %d %q, want 401", n.name, status, body)
+		}
+	}
+
+	// 4. Restart B: the revocations and the key are read back at start.
+	b.stop()
+	b = clusterStart(t, bin, cfg, 9282)
+	b.wait(t)
+	if got := b.jwks(t); !slices.Equal(got, []string{kid}) {
+		t.Errorf("JWKS kids on restarted B: %v, want [%s]", got, kid)
+	}
+	b.expectNow(t, "logged-out token on restarted B", loggedOut.AccessToken, 401)
+	b.expectNow(t, "reused login's access token on restarted B", second.AccessToken, 401)
+	b.expectNow(t, "A's live token on restarted B", fromA.AccessToken, 200)
+	if got := clusterKid(t, b.login(t).AccessToken); got != kid {
+		t.Errorf("restarted B signs with kid %s, want %s", got, kid)
+	}
+}
+
+func clusterKeyRotation(t *testing.T, bin, hash string) {
+	const rotate = 4 * time.Second
+	storage := clusterStorageDir(t)
+	cfg := clusterConfig(t, storage, "key auto ES256 {\n\t\t\trotate 4s\n\t\t}\n\t\taccess_ttl 30s\n\t\trefresh_ttl 1m", hash)
+	a := clusterStart(t, bin, cfg, 9283)
+	b := clusterStart(t, bin, cfg, 9284)
+	a.wait(t)
+	b.wait(t)
+
+	t1 := a.login(t)
+	k1 := clusterKid(t, t1.AccessToken)
+	created := clusterKeyCreated(t, storage)
+	due := created.Add(rotate)
+	t.Logf("K1 %s created %s; rotation due %s (in %v)", k1, created.Format(time.RFC3339), due.Format(time.RFC3339), time.Until(due).Round(time.Millisecond))
+	if kids := b.jwks(t); !slices.Contains(kids, k1) {
+		t.Fatalf("B's JWKS %v lacks K1 %s", kids, k1)
+	}
+
+	// Poll both: JWKS and a login on each, until both sign with one new kid.
+	var jwksSeen, signSeen [2]time.Time
+	var kA, kB string
+	deadline := due.Add(clusterMaxSync)
+	for {
+		for i, n := range []*clusterNode{a, b} {
+			if jwksSeen[i].IsZero() && slices.ContainsFunc(n.jwks(t), func(k string) bool { return k != k1 }) {
+				jwksSeen[i] = time.Now()
+			}
+		}
+		kA, kB = clusterKid(t, a.login(t).AccessToken), clusterKid(t, b.login(t).AccessToken)
+		if signSeen[0].IsZero() && kA != k1 {
+			signSeen[0] = time.Now()
+		}
+		if signSeen[1].IsZero() && kB != k1 {
+			signSeen[1] = time.Now()
+		}
+		if kA == kB && kA != k1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v after the rotation was due, A signs with %s and B with %s (K1 %s)",
+				time.Since(due).Round(time.Millisecond), kA, kB, k1)
+		}
+		time.Sleep(clusterPoll)
+	}
+	k2 := kA
+	both := time.Now()
+	// The rotation is made once, under the storage lock: before the next
+	// one is due, one key is retired, not one per instance.
+	retired, _ := filepath.Glob(filepath.Join(storage, "caddyjwt", "keys", "auto-es256-retired-*.pem"))
+	if len(retired) != 1 && time.Since(due) < rotate {
+		t.Errorf("%d retired keys %v after the rotation was due", len(retired), time.Since(due))
+	}
+	t.Logf("rotation pickup after due time: new kid in JWKS A %v, B %v; A signs with it %v, B %v; both sign with %s %v",
+		jwksSeen[0].Sub(due).Round(time.Millisecond), jwksSeen[1].Sub(due).Round(time.Millisecond),
+		signSeen[0].Sub(due).Round(time.Millisecond), signSeen[1].Sub(due).Round(time.Millisecond),
+		k2, both.Sub(due).Round(time.Millisecond))
+	if both.Sub(due) > clusterMaxSync/2 {
+		t.Errorf("both instances signed with a new kid only %v after the rotation was due (checks every %v)", both.Sub(due), time.Second)
+	}
+
+	for _, n := range []*clusterNode{a, b} {
+		kids := n.jwks(t)
+		if !slices.Contains(kids, k1) || !slices.Contains(kids, k2) {
+			t.Errorf("%s's JWKS %v, want K1 %s and K2 %s", n.name, kids, k1, k2)
+		}
+		n.expect(t, "T1 (signed by the retired K1) on "+n.name, t1.AccessToken, 200)
+	}
+	t2 := b.login(t)
+	if got := clusterKid(t, t2.AccessToken); got != k2 && got != k1 {
+		t.Logf("B rotated again meanwhile: signs with %s", got)
+	}
+	a.expect(t, "B's token after rotation on A", t2.AccessToken, 200)
+	if status, body := a.refresh(t, t1.RefreshToken); status != 200 {
+		t.Errorf("refresh on A with T1's refresh token (signed by K1): %d %q, want 200", status, body)
+	}
+}
+
+// clusterConfig writes a Caddyfile for one instance of the cluster; the
+// port comes from the environment, so both instances share the file.
+func clusterConfig(t *testing.T, storage, key, hash string) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`{
+	admin off
+	auto_https off
+	storage file_system %s
+}
+
+http://localhost:{$CLUSTER_PORT} {
+	jwt_auth {
+		%s
+		login /login
+		refresh /refresh
+		logout /logout
+		jwks_endpoint /jwks
+		user alice %s
+	}
+	respond "ok {http.auth.user.id}"
+}
+`, storage, key, hash)
+	path := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// clusterNode is one Caddy process of the cluster, in its own process
+// group.
+type clusterNode struct {
+	name string
+	base string
+	cmd  *exec.Cmd
+	logs *clusterLog
+	once sync.Once
+}
+
+// clusterLog collects a process's output; Caddy writes it from another
+// goroutine.
+type clusterLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *clusterLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *clusterLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func clusterStart(t *testing.T, bin, cfg string, port int) *clusterNode {
+	t.Helper()
+	n := &clusterNode{
+		name: fmt.Sprintf("localhost:%d", port),
+		base: fmt.Sprintf("http://localhost:%d", port),
+		logs: new(clusterLog),
+	}
+	n.cmd = exec.Command(bin, "run", "--config", cfg, "--adapter", "caddyfile")
+	n.cmd.Env = append(os.Environ(),
+		"XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(),
+		fmt.Sprintf("CLUSTER_PORT=%d", port))
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		n.stop()
+		if t.Failed() {
+			t.Logf("caddy %s output:\n%s", n.name, n.logs.String())
+		}
+	})
+	return n
+}
+
+// wait waits until the instance answers.
+func (n *clusterNode) wait(t *testing.T) {
+	t.Helper()
+	waitFor(t, n.base+"/jwks")
+}
+
+// stop ends the process group and waits for the process.
+func (n *clusterNode) stop() {
+	n.once.Do(func() {
+		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = n.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+}
+
+func (n *clusterNode) do(t *testing.T, method, path, bearer, jsonBody string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, n.base+path, strings.NewReader(jsonBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jsonBody != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := clusterClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s%s: %v", method, n.name, path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func (n *clusterNode) post(t *testing.T, path, bearer, jsonBody string) (int, string) {
+	t.Helper()
+	return n.do(t, http.MethodPost, path, bearer, jsonBody)
+}
+
+// clusterTokens is a login or refresh answer.
+type clusterTokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+func (n *clusterNode) login(t *testing.T) clusterTokens {
+	t.Helper()
+	status, body := n.post(t, "/login", "", `{"username":"alice","password":"`+clusterPassword+`"}`)
+	var tok clusterTokens
+	if err := json.Unmarshal([]byte(body), &tok); err != nil || status != 200 || tok.AccessToken == "" || tok.RefreshToken == "" {
+		t.Fatalf("POST %s/login: %d %q (%v)", n.name, status, body, err)
+	}
+	return tok
+}
+
+func (n *clusterNode) refresh(t *testing.T, refreshToken string) (int, string) {
+	t.Helper()
+	return n.post(t, "/refresh", "", `{"refresh_token":"`+refreshToken+`"}`)
+}
+
+// jwks lists the kids of the instance's JWKS, in order.
+func (n *clusterNode) jwks(t *testing.T) []string {
+	t.Helper()
+	status, body := n.do(t, http.MethodGet, "/jwks", "", "")
+	var doc struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(body), &doc); err != nil || status != 200 {
+		t.Fatalf("GET %s/jwks: %d %q (%v)", n.name, status, body, err)
+	}
+	var kids []string
+	for _, k := range doc.Keys {
+		kids = append(kids, k.Kid)
+	}
+	return kids
+}
+
+// expect checks what the protected site answers to a token.
+func (n *clusterNode) expect(t *testing.T, what, token string, want int) {
+	t.Helper()
+	status, body := n.do(t, http.MethodGet, "/", token, "")
+	if status != want || (want == 200 && body != "ok alice") {
+		t.Errorf("%s: GET %s/ answered %d %q, want %d", what, n.name, status, body, want)
+	}
+}
+
+// expectNow is expect for what must hold from the first request; when it
+// does not, it tells whether it came later.
+func (n *clusterNode) expectNow(t *testing.T, what, token string, want int) {
+	t.Helper()
+	status, body := n.do(t, http.MethodGet, "/", token, "")
+	if status == want {
+		return
+	}
+	t.Errorf("%s: GET %s/ answered %d %q at once, want %d", what, n.name, status, body, want)
+	start := time.Now()
+	for time.Since(start) < clusterMaxSync {
+		time.Sleep(clusterPoll)
+		if status, _ := n.do(t, http.MethodGet, "/", token, ""); status == want {
+			t.Logf("%s: %d only after %v", what, want, time.Since(start).Round(time.Millisecond))
+			return
+		}
+	}
+	t.Logf("%s: still not %d after %v", what, want, clusterMaxSync)
+}
+
+// pollUntil asks every 200 ms until the site answers want to the token,
+// and returns how long after start that was; past 10 s the test fails.
+func (n *clusterNode) pollUntil(t *testing.T, what, token string, want int, start time.Time) time.Duration {
+	t.Helper()
+	var status int
+	var body string
+	for {
+		status, body = n.do(t, http.MethodGet, "/", token, "")
+		if status == want {
+			return time.Since(start)
+		}
+		if time.Since(start) > clusterMaxSync {
+			t.Fatalf("%s: GET %s/ still answers %d %q after %v, want %d",
+				what, n.name, status, body, time.Since(start).Round(time.Millisecond), want)
+		}
+		time.Sleep(clusterPoll)
+	}
+}
+
+// clusterKid reads the kid from a token's header.
+func clusterKid(t *testing.T, token string) string {
+	t.Helper()
+	head, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if err == nil {
+		err = json.Unmarshal(raw, &h)
+	}
+	if err != nil || h.Kid == "" {
+		t.Fatalf("token header %q has no kid: %v", raw, err)
+	}
+	return h.Kid
+}
+
+// clusterKeyCreated reads when the current auto key was made, from the
+// Created header of its PEM in storage.
+func clusterKeyCreated(t *testing.T, storage string) time.Time {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(storage, "caddyjwt", "keys", "auto-es256.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Created: "); ok {
+			created, err := time.Parse(time.RFC3339, strings.TrimSpace(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return created
+		}
+	}
+	t.Fatalf("the stored key has no Created header:\n%s", strings.SplitN(string(data), "\n", 3)[:2])
+	return time.Time{}
+}
+
+// clusterStorageDir makes the cluster's storage directory, and shows what
+// is in it when the test fails, after the instances have stopped.
+func clusterStorageDir(t *testing.T) string {
+	dir := t.TempDir()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("storage %s:\n%s", dir, clusterStorage(dir))
+		}
+	})
+	return dir
+}
+
+// clusterStorage lists what caddyjwt keeps under the storage directory,
+// with the content of revocations and families (never private keys).
+func clusterStorage(storage string) string {
+	var out strings.Builder
+	root := filepath.Join(storage, "caddyjwt")
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(storage, p)
+		info, _ := d.Info()
+		fmt.Fprintf(&out, "  %s (%s)", rel, info.ModTime().Format("15:04:05.000"))
+		if !strings.Contains(rel, "keys") {
+			if data, err := os.ReadFile(p); err == nil {
+				fmt.Fprintf(&out, " %s", data)
+			}
+		}
+		out.WriteString("\n")
+		return nil
+	})
+	return out.String()
+}
