@@ -197,10 +197,10 @@ func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error 
 	}
 	h.background, h.stop = context.WithCancel(ctx)
 
+	h.issuers = slices.Clone(h.Issuers)
 	if err := h.provisionKeys(ctx, storage); err != nil {
 		return err
 	}
-	h.issuers = append(slices.Clone(h.Issuers), h.OIDC...)
 	h.parser = h.newParser()
 	h.redirectURL = redirectPrefix(h.Redirect)
 

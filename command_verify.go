@@ -241,7 +241,7 @@ func newVerifier(ctx context.Context, opts verifierOptions) (*Handler, error) {
 	if err := h.fetchRemoteKeys(ctx); err != nil {
 		return nil, err
 	}
-	h.issuers = h.Issuers
+	h.issuers = append(h.issuers, h.Issuers...)
 	h.parser = h.newParser()
 	return h, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,6 +84,9 @@ func (h *Handler) provisionKeys(ctx context.Context, storage certmagic.Storage) 
 		if err := checkRemoteURL(iss); err != nil {
 			return fmt.Errorf("oidc: %w", err)
 		}
+		// Tokens must carry the issuer, as configured or as its
+		// discovery document spells it, with or without a final slash.
+		h.issuers = append(h.issuers, strings.TrimSuffix(iss, "/"), strings.TrimSuffix(iss, "/")+"/")
 		h.keys.sources = append(h.keys.sources, newRemoteKeys("", iss, h.Algorithms, h.logger))
 	}
 	if len(h.keys.sources) == 0 {
@@ -112,17 +116,35 @@ func (h *Handler) remoteSources() []*remoteKeys {
 	return out
 }
 
-// startRemoteKeys fetches each remote key set once, then keeps it fresh
-// in the background until ctx is done. A set that cannot be fetched now
-// is retried in the background.
+// remoteStartWait is how long provisioning waits for the first fetches,
+// so that a healthy IdP's keys are there for the first request while a
+// slow or unreachable one does not hold up a config load.
+const remoteStartWait = 3 * time.Second
+
+// startRemoteKeys fetches each remote key set, then keeps it fresh in the
+// background until ctx is done. It waits for the first fetches at most
+// remoteStartWait; a set that cannot be fetched is retried in the
+// background, and its tokens are refused meanwhile.
 func (h *Handler) startRemoteKeys(ctx context.Context) {
+	var first sync.WaitGroup
 	for _, rk := range h.remoteSources() {
-		ttl, err := rk.fetch(ctx)
-		if err != nil {
-			rk.logFailure(err)
-			ttl = remoteRetryFirst
-		}
-		go rk.run(ctx, ttl)
+		first.Add(1)
+		go func() {
+			ttl, err := rk.fetch(ctx)
+			first.Done()
+			if err != nil {
+				rk.logFailure(err)
+				ttl = remoteRetryFirst
+			}
+			rk.run(ctx, ttl)
+		}()
+	}
+	done := make(chan struct{})
+	go func() { first.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(remoteStartWait):
+	case <-ctx.Done():
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -140,11 +141,15 @@ func (rk *remoteKeys) fetchKeys(ctx context.Context) (time.Duration, error) {
 	for _, e := range skipped {
 		rk.logger.Warn("key left out of a remote key set", zap.String("source", rk.source()), zap.Error(e))
 	}
+	keys = slices.DeleteFunc(keys, func(k *key) bool {
+		_, symmetric := k.public.([]byte)
+		return symmetric // a published HMAC key would let anyone sign
+	})
 	for _, k := range keys {
-		k.remote, k.signer = true, nil // a remote key only verifies, even if the set leaked a private part
-		if k.kid != "" {
-			k.anyKid = false // a JWK's own kid is binding
-		}
+		// A remote key only verifies, even if the set leaked a private
+		// part; and only for its own kid (its thumbprint when it has
+		// none), so that an unknown kid always makes the source look again.
+		k.remote, k.signer, k.anyKid = true, nil, false
 	}
 	if keys = narrowRemote(keys, rk.algorithms); len(keys) == 0 {
 		return 0, errors.New("no usable signature key in the key set")

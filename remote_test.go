@@ -116,3 +116,24 @@ func TestOIDCDiscoveryMustNameTheIssuer(t *testing.T) {
 		t.Error("a discovery document naming another issuer was followed")
 	}
 }
+
+func TestRemoteSetsNeverBringHMACKeys(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
+			{Key: []byte(testSecret), KeyID: "oct", Algorithm: "HS256"},
+			{Key: &testKeys()["p256"].(*ecdsa.PrivateKey).PublicKey, Algorithm: "ES256"},
+		}})
+	}))
+	defer srv.Close()
+	rk := newRemoteKeys(srv.URL, "", nil, zap.NewNop())
+	if _, err := rk.fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	keys := rk.keys()
+	if len(keys) != 1 || keys[0].algs[0] != "ES256" {
+		t.Fatalf("a published HMAC key was taken: %v", kidsOf(keys))
+	}
+	if keys[0].anyKid || keys[0].kid == "" {
+		t.Errorf("a remote key without kid answers any kid (no refetch would happen): %+v", keys[0])
+	}
+}

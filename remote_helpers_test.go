@@ -1,0 +1,543 @@
+package caddyjwt_test
+
+// Helpers for remote_integration_test.go: a fake identity provider (an
+// httptest server on loopback serving an OpenID discovery document and a
+// JWK set, whose behaviour the test changes while Caddy runs), key pairs
+// and tokens signed with them, Caddyfiles for the in-process Caddy, plain
+// HTTP requests, and a scraper for the plugin's Prometheus counters.
+//
+// Every identifier here starts with "remote": the package holds other
+// suites' helpers under generic names.
+
+import (
+	"bufio"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
+
+	_ "github.com/caddyjwt/caddyjwt"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+// remoteBaseURL is the site every remote test config serves.
+const remoteBaseURL = "http://localhost:9080"
+
+// remoteHMAC is a 64-byte HMAC secret for the local-key parts of a config.
+const remoteHMAC = "remote-hmac-secret-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG"
+
+// ---------------------------------------------------------------------------
+// keys and tokens
+
+// remoteKey is a key pair the fake IdP publishes (its public half) and
+// tests sign with (its private half).
+type remoteKey struct {
+	kid    string
+	alg    string // the JWK's alg; "" publishes none
+	use    string // the JWK's use; "" publishes none
+	priv   crypto.Signer
+	method jwt.SigningMethod // what sign uses
+}
+
+func remoteRSAKey(t *testing.T, kid string) remoteKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return remoteKey{kid: kid, alg: "RS256", use: "sig", priv: k, method: jwt.SigningMethodRS256}
+}
+
+func remoteECKey(t *testing.T, kid string) remoteKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return remoteKey{kid: kid, alg: "ES256", use: "sig", priv: k, method: jwt.SigningMethodES256}
+}
+
+func remoteEdKey(t *testing.T, kid string) remoteKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return remoteKey{kid: kid, alg: "EdDSA", use: "sig", priv: k, method: jwt.SigningMethodEdDSA}
+}
+
+// publicJWK is the JWK the IdP publishes for k.
+func (k remoteKey) publicJWK() jose.JSONWebKey {
+	return jose.JSONWebKey{Key: k.priv.Public(), KeyID: k.kid, Algorithm: k.alg, Use: k.use}
+}
+
+// remoteClaims are valid claims for sub: exp in ten minutes, iat now,
+// iss when given; extra claims are merged in (a nil value deletes).
+func remoteClaims(sub, iss string, extra map[string]any) jwt.MapClaims {
+	now := time.Now()
+	c := jwt.MapClaims{"sub": sub, "exp": now.Add(10 * time.Minute).Unix(), "iat": now.Unix()}
+	if iss != "" {
+		c["iss"] = iss
+	}
+	for name, v := range extra {
+		if v == nil {
+			delete(c, name)
+			continue
+		}
+		c[name] = v
+	}
+	return c
+}
+
+// sign makes a token with k's method, header kid = k.kid.
+func (k remoteKey) sign(t *testing.T, c jwt.MapClaims) string {
+	t.Helper()
+	return k.signWith(t, k.method, k.kid, c)
+}
+
+// signWith makes a token with k's private key, the given method and kid
+// ("" leaves kid out).
+func (k remoteKey) signWith(t *testing.T, m jwt.SigningMethod, kid string, c jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(m, c)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(k.priv)
+	if err != nil {
+		t.Fatalf("signing %s token: %v", m.Alg(), err)
+	}
+	return s
+}
+
+// remoteHS signs claims with remoteHMAC (HS256).
+func remoteHS(t *testing.T, c jwt.MapClaims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(remoteHMAC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// remoteTokenHeader decodes a token's JOSE header.
+func remoteTokenHeader(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	p := jwt.NewParser()
+	parsed, _, err := p.ParseUnverified(tok, jwt.MapClaims{})
+	if err != nil {
+		t.Fatalf("decoding token %q: %v", tok, err)
+	}
+	return parsed.Header
+}
+
+// ---------------------------------------------------------------------------
+// the fake identity provider
+
+// remoteIdPBehaviour is how the IdP answers /jwks right now.
+type remoteIdPBehaviour struct {
+	keys         []remoteKey
+	private      bool          // publish private halves too (a misconfigured IdP)
+	status       int           // 0: 200
+	body         []byte        // served instead of the JWK set when non-nil
+	padTo        int           // pad the JWK set JSON to exactly this many bytes
+	delay        time.Duration // before answering
+	cacheControl string        // Cache-Control header, if any
+	hangup       bool          // close the connection without an answer
+	issuer       string        // discovery issuer; "" is the IdP's own URL
+}
+
+// remoteIdP is a fake OpenID provider on loopback. It serves
+// /.well-known/openid-configuration and /jwks and counts requests per path.
+type remoteIdP struct {
+	srv       *httptest.Server
+	mu        sync.Mutex
+	b         remoteIdPBehaviour
+	jwksHits  atomic.Int64
+	discHits  atomic.Int64
+	otherHits atomic.Int64
+}
+
+func newRemoteIdP(t *testing.T, keys ...remoteKey) *remoteIdP {
+	t.Helper()
+	idp := &remoteIdP{}
+	idp.b.keys = keys
+	idp.srv = httptest.NewServer(http.HandlerFunc(idp.serve))
+	t.Cleanup(idp.srv.Close)
+	return idp
+}
+
+// URL is the IdP's base URL (its issuer): http://127.0.0.1:<port>.
+func (idp *remoteIdP) URL() string { return idp.srv.URL }
+
+// JWKSURL is where the JWK set is served.
+func (idp *remoteIdP) JWKSURL() string { return idp.srv.URL + "/jwks" }
+
+// behave changes how the IdP answers from now on.
+func (idp *remoteIdP) behave(change func(b *remoteIdPBehaviour)) {
+	idp.mu.Lock()
+	defer idp.mu.Unlock()
+	change(&idp.b)
+}
+
+func (idp *remoteIdP) behaviour() remoteIdPBehaviour {
+	idp.mu.Lock()
+	defer idp.mu.Unlock()
+	b := idp.b
+	b.keys = append([]remoteKey(nil), b.keys...)
+	return b
+}
+
+// close takes the IdP down: its port refuses connections from now on.
+func (idp *remoteIdP) close() { idp.srv.Close() }
+
+func (idp *remoteIdP) serve(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/.well-known/openid-configuration":
+		idp.discHits.Add(1)
+		b := idp.behaviour()
+		iss := b.issuer
+		if iss == "" {
+			iss = idp.srv.URL
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": iss, "jwks_uri": idp.srv.URL + "/jwks"})
+	case "/jwks":
+		idp.jwksHits.Add(1)
+		idp.serveJWKS(w, r)
+	default:
+		idp.otherHits.Add(1)
+		http.NotFound(w, r)
+	}
+}
+
+func (idp *remoteIdP) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	b := idp.behaviour()
+	if b.delay > 0 {
+		select {
+		case <-time.After(b.delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if b.hangup {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
+	}
+	body := b.body
+	if body == nil {
+		set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
+		for _, k := range b.keys {
+			jwk := k.publicJWK()
+			if b.private {
+				jwk.Key = k.priv
+			}
+			set.Keys = append(set.Keys, jwk)
+		}
+		var err error
+		if body, err = json.Marshal(set); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if overhead := len(`,"pad":""`); b.padTo >= len(body)+overhead {
+			// {"keys":[...],"pad":"xxxx"}: still a valid JWK set, of
+			// exactly padTo bytes.
+			pad := strings.Repeat("x", b.padTo-len(body)-overhead)
+			body = append(body[:len(body)-1], []byte(`,"pad":"`+pad+`"}`)...)
+		}
+	}
+	if b.cacheControl != "" {
+		w.Header().Set("Cache-Control", b.cacheControl)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	status := b.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// ---------------------------------------------------------------------------
+// Caddy
+
+// remoteGlobal is the global options block, with a storage folder of the
+// test's own (its path holds no word a load error is checked for).
+func remoteGlobal(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "rmt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return fmt.Sprintf(`{
+	admin localhost:2999
+	http_port 9080
+	https_port 9443
+	grace_period 1ns
+	auto_https off
+	skip_install_trust
+	storage file_system %s
+}
+`, dir)
+}
+
+// remoteSite is a whole Caddyfile: one site on http://localhost:9080 with
+// the metrics handler at /metrics, the given routes, and errors rendered
+// as the jwt_auth reason placeholder with their status.
+func remoteSite(t *testing.T, routes string) string {
+	t.Helper()
+	return remoteGlobal(t) + `
+http://localhost:9080 {
+	handle /metrics {
+		metrics
+	}
+` + routes + `
+	handle_errors {
+		respond "{http.auth.jwt_auth.error}" {http.error.status_code}
+	}
+}
+`
+}
+
+// remoteGuard is a Caddyfile whose site is guarded by one jwt_auth block
+// with the given subdirectives (one per line), answering "ok <sub>".
+func remoteGuard(t *testing.T, subdirectives ...string) string {
+	t.Helper()
+	return remoteSite(t, `
+	handle {
+		jwt_auth {
+			`+strings.Join(subdirectives, "\n\t\t\t")+`
+		}
+		respond "ok {http.auth.user.id}" 200
+	}
+`)
+}
+
+// remoteStart loads cfg into the in-process Caddy (starting it the first
+// time) and stops the test if it did not load.
+func remoteStart(t *testing.T, cfg string) {
+	t.Helper()
+	failedBefore := t.Failed()
+	remoteForgetIdle()
+	caddytest.NewTester(t).InitServer(cfg, "caddyfile")
+	if !failedBefore && t.Failed() {
+		t.Fatalf("config did not load:\n%s", cfg)
+	}
+}
+
+// remoteForgetIdle drops keep-alive connections to an admin server that a
+// config load replaces (caddytest uses the default transport).
+func remoteForgetIdle() {
+	if tr, ok := http.DefaultTransport.(*http.Transport); ok {
+		tr.CloseIdleConnections()
+	}
+}
+
+// remoteLoadError posts cfg to the admin endpoint and returns its error
+// text, or "" when the config loaded. Caddy must already run.
+func remoteLoadError(t *testing.T, cfg string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://localhost:2999/load", strings.NewReader(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "text/caddyfile")
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("posting config: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusOK {
+		return ""
+	}
+	return string(b)
+}
+
+// ---------------------------------------------------------------------------
+// HTTP
+
+// remoteResp is what a request to Caddy got.
+type remoteResp struct {
+	status int
+	body   string
+	header http.Header
+	err    error // transport error (then status is 0)
+}
+
+// challenge is the WWW-Authenticate header.
+func (r remoteResp) challenge() string { return r.header.Get("WWW-Authenticate") }
+
+func (r remoteResp) String() string {
+	if r.err != nil {
+		return "error " + r.err.Error()
+	}
+	return fmt.Sprintf("%d %q (WWW-Authenticate %q)", r.status, r.body, r.challenge())
+}
+
+var remoteClient = &http.Client{
+	Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			_, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
+		},
+		DisableKeepAlives: true,
+	},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	Timeout:       30 * time.Second,
+}
+
+// remoteDo sends a request to Caddy; it never stops the test, so that
+// goroutines may call it.
+func remoteDo(method, path, token, contentType, body string) remoteResp {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, remoteBaseURL+path, rd)
+	if err != nil {
+		return remoteResp{err: err}
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := remoteClient.Do(req)
+	if err != nil {
+		return remoteResp{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return remoteResp{status: resp.StatusCode, body: string(b), header: resp.Header, err: err}
+}
+
+// remoteGet sends GET path with a bearer token ("" for none).
+func remoteGet(path, token string) remoteResp {
+	return remoteDo(http.MethodGet, path, token, "", "")
+}
+
+// remotePostJSON posts a JSON body (with a bearer token when given).
+func remotePostJSON(path, token string, v any) remoteResp {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return remoteResp{err: err}
+	}
+	return remoteDo(http.MethodPost, path, token, "application/json", string(b))
+}
+
+// remoteWantOK asserts 200 "ok <sub>".
+func remoteWantOK(t *testing.T, label string, r remoteResp, sub string) {
+	t.Helper()
+	if r.err != nil || r.status != http.StatusOK || r.body != "ok "+sub {
+		t.Errorf("%s: got %s, want 200 %q", label, r, "ok "+sub)
+	}
+}
+
+// remoteWantRefused asserts a 401 invalid_token refusal. description, when
+// not "", is the error_description wanted.
+func remoteWantRefused(t *testing.T, label string, r remoteResp, description string) {
+	t.Helper()
+	if r.err != nil || r.status != http.StatusUnauthorized {
+		t.Errorf("%s: got %s, want 401", label, r)
+		return
+	}
+	const prefix = `Bearer realm="localhost", error="invalid_token", error_description="`
+	c := r.challenge()
+	if !strings.HasPrefix(c, prefix) {
+		t.Errorf("%s: WWW-Authenticate %q, want %s...", label, c, prefix)
+		return
+	}
+	if description != "" && c != prefix+description+`"` {
+		t.Errorf("%s: WWW-Authenticate %q, want error_description %q", label, c, description)
+	}
+}
+
+// remoteHash is a bcrypt hash (lowest cost, for speed).
+func remoteHash(t *testing.T, password string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+// ---------------------------------------------------------------------------
+// metrics
+
+// remoteSeries names one counter series as Prometheus' text format
+// writes it: caddy_jwt_auth_<name>{result="<result>"}.
+func remoteSeries(name, result string) string {
+	return "caddy_jwt_auth_" + name + `{result="` + result + `"}`
+}
+
+// remoteScrape reads the caddy_jwt_auth_* series from url (the site's
+// metrics handler, or the admin endpoint's).
+func remoteScrape(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	resp, err := remoteClient.Get(url)
+	if err != nil {
+		t.Fatalf("scraping %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scraping %s: status %d", url, resp.StatusCode)
+	}
+	out := make(map[string]float64)
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "caddy_jwt_auth_") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("scraping %s: bad line %q", url, line)
+		}
+		out[line[:i]] = v
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("scraping %s: %v", url, err)
+	}
+	return out
+}
