@@ -12,7 +12,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/certmagic"
-	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -122,8 +121,8 @@ type Handler struct {
 
 	leeway      time.Duration
 	keys        *keyHolder
+	cache       *tokenCache
 	issuers     []string // accepted iss: issuer and oidc
-	parser      *jwt.Parser
 	tokenFrom   []TokenSource
 	except      caddyhttp.MatchPath
 	redirectURL string
@@ -201,7 +200,7 @@ func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error 
 	if err := h.provisionKeys(ctx, storage); err != nil {
 		return err
 	}
-	h.parser = h.newParser()
+	h.cache = newTokenCache()
 	h.redirectURL = redirectPrefix(h.Redirect)
 
 	if len(h.Except) > 0 {
@@ -251,38 +250,6 @@ func (h *Handler) Cleanup() error {
 		h.stop()
 	}
 	return nil
-}
-
-// newParser builds the token parser once: the algorithms the keys serve,
-// strict base64, numbers kept as their JSON text, exp/nbf/iat with leeway.
-// Issuer and audience are checked in checkClaims: golang-jwt accepts only
-// one issuer, and reports a missing aud like a missing exp.
-func (h *Handler) newParser() *jwt.Parser {
-	opts := []jwt.ParserOption{
-		jwt.WithValidMethods(h.validMethods()),
-		jwt.WithLeeway(h.leeway),
-		jwt.WithIssuedAt(),
-		jwt.WithJSONNumber(),
-		jwt.WithStrictDecoding(),
-		jwt.WithTimeFunc(func() time.Time { return now() }),
-	}
-	if !h.AllowMissingExp {
-		opts = append(opts, jwt.WithExpirationRequired())
-	}
-	return jwt.NewParser(opts...)
-}
-
-// validMethods are the algorithms the parser lets through to the key
-// function, which checks that the alg fits the key: the configured
-// algorithms, or every algorithm when remote keys may bring any.
-func (h *Handler) validMethods() []string {
-	switch {
-	case len(h.Algorithms) > 0:
-		return h.Algorithms
-	case len(h.JWKS)+len(h.OIDC) > 0:
-		return allAlgorithms
-	}
-	return h.keys.ring.Load().algorithms()
 }
 
 // Validate checks the configuration.

@@ -1,10 +1,13 @@
 package caddyjwt
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -147,15 +150,70 @@ func claimText(v any) string {
 	return string(b)
 }
 
-// identity is what a verified token says about its bearer.
+// identity is what a verified token says about its bearer, with what
+// every request that presents it needs worked out once: the registered
+// claims the hot path reads, the claim header values, and the placeholder
+// function. The full claims are decoded from the payload only when a
+// require rule, a claim header or a placeholder asks. It is read-only
+// once made, so the verified-token cache shares it between requests.
 type identity struct {
-	claims map[string]any
-	sub    string
+	payload   []byte
+	once      sync.Once
+	claims    map[string]any // decoded from payload by allClaims
+	sub       string
+	jti, sid  string
+	exp       *time.Time // nil when the token has none
+	notBefore *time.Time // the later of nbf and iat, if any
+	headers   []string   // claim_header values in config order; "" is not written
+	provider  caddy.ReplacerFunc
 }
 
-func newIdentity(claims map[string]any) *identity {
-	sub, _ := claims["sub"].(string)
-	return &identity{claims: claims, sub: sub}
+func (h *Handler) newIdentity(t *parsedToken) *identity {
+	id := &identity{payload: t.payload, sub: t.sub, jti: t.jti, sid: t.sid}
+	if t.exp.set {
+		id.exp = &t.exp.t
+	}
+	for _, d := range []numericDate{t.nbf, t.iat} {
+		if d.set && (id.notBefore == nil || d.t.After(*id.notBefore)) {
+			id.notBefore = &d.t
+		}
+	}
+	if len(h.ClaimHeaders) > 0 {
+		id.headers = make([]string, len(h.ClaimHeaders))
+		for i, ch := range h.ClaimHeaders {
+			id.headers[i] = h.claimHeaderValue(id, ch)
+		}
+	}
+	id.provider = id.placeholder
+	return id
+}
+
+// allClaims decodes the claims once, numbers kept as their JSON text. The
+// payload passed scanObject, so it decodes.
+func (id *identity) allClaims() map[string]any {
+	id.once.Do(func() {
+		dec := json.NewDecoder(bytes.NewReader(id.payload))
+		dec.UseNumber()
+		_ = dec.Decode(&id.claims)
+	})
+	return id.claims
+}
+
+// claimHeaderValue is the text of a claim header, or "" when the claim is
+// absent or holds control characters.
+func (h *Handler) claimHeaderValue(id *identity, ch ClaimHeader) string {
+	v, ok := lookupClaim(id.allClaims(), ch.Claim)
+	if !ok || v == nil {
+		return ""
+	}
+	text := claimText(v)
+	if hasControl(text) {
+		if c := h.logger.Check(zapcore.DebugLevel, "claim not written into header: control characters"); c != nil {
+			c.Write(zap.String("claim", ch.Claim), zap.String("header", ch.Header))
+		}
+		return ""
+	}
+	return text
 }
 
 // placeholder serves {http.auth.user.id} and {http.auth.user.<claim>},
@@ -168,7 +226,7 @@ func (id *identity) placeholder(key string) (any, bool) {
 	if name == "id" {
 		return id.sub, true
 	}
-	v, ok := id.claims[name]
+	v, ok := id.allClaims()[name]
 	if !ok {
 		return nil, false
 	}
@@ -178,7 +236,7 @@ func (id *identity) placeholder(key string) (any, bool) {
 // authorize checks the require rules.
 func (h *Handler) authorize(id *identity) error {
 	for _, rule := range h.Require {
-		if !rule.holds(id.claims) {
+		if !rule.holds(id.allClaims()) {
 			return errForbidden
 		}
 	}
@@ -191,21 +249,12 @@ func (h *Handler) authorize(id *identity) error {
 // characters.
 func (h *Handler) publish(r *http.Request, id *identity) {
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Map(id.placeholder)
+		repl.Map(id.provider)
 	}
-	for _, ch := range h.ClaimHeaders {
-		v, ok := lookupClaim(id.claims, ch.Claim)
-		if !ok || v == nil {
-			continue
+	for i, ch := range h.ClaimHeaders {
+		if id.headers[i] != "" {
+			r.Header.Set(ch.Header, id.headers[i])
 		}
-		text := claimText(v)
-		if hasControl(text) {
-			if c := h.logger.Check(zapcore.DebugLevel, "claim not written into header: control characters"); c != nil {
-				c.Write(zap.String("claim", ch.Claim), zap.String("header", ch.Header))
-			}
-			continue
-		}
-		r.Header.Set(ch.Header, text)
 	}
 }
 

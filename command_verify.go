@@ -193,7 +193,7 @@ func cmdVerify(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return errors.New(failureOf(err).description)
 	}
-	return cmdWriteJSON(cmd.OutOrStdout(), id.claims)
+	return cmdWriteJSON(cmd.OutOrStdout(), id.allClaims())
 }
 
 // verifierOptions are what `caddy jwt verify` takes from its flags.
@@ -242,6 +242,5 @@ func newVerifier(ctx context.Context, opts verifierOptions) (*Handler, error) {
 		return nil, err
 	}
 	h.issuers = append(h.issuers, h.Issuers...)
-	h.parser = h.newParser()
 	return h, nil
 }

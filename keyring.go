@@ -16,6 +16,7 @@ type keyRing struct {
 	byKid    map[string]*key // keys configured with an id
 	byAlg    map[string]any  // tokens without kid: every key serving the alg
 	anyByAlg map[string]any  // tokens whose kid no key claims: keys configured without an id
+	remote   bool            // remote key sets may bring keys for other algs
 	signer   *key            // the key that signs issued tokens, if any
 	jwks     []byte          // the public keys as published at jwks_endpoint
 }
@@ -64,53 +65,21 @@ func verificationKeys(keys []*key, alg string, anyKidOnly bool) any {
 	return set
 }
 
-// algorithms lists every algorithm some key serves.
-func (ring *keyRing) algorithms() []string {
-	var algs []string
-	for _, alg := range allAlgorithms {
-		if ring.accepts(alg) {
-			algs = append(algs, alg)
-		}
-	}
-	return algs
-}
-
 // accepts tells whether some key serves alg.
 func (ring *keyRing) accepts(alg string) bool {
 	return ring.byAlg[alg] != nil
 }
 
-// keyFunc is golang-jwt's Keyfunc for access tokens: it refuses headers
-// caddyjwt never accepts, then picks the keys by kid and alg.
-func (ring *keyRing) keyFunc(t *jwt.Token) (any, error) {
-	if err := checkHeader(t.Header, false); err != nil {
-		return nil, err
-	}
-	return ring.lookup(t)
-}
-
-// refreshKeyFunc is keyFunc for refresh tokens, whose typ must say so.
-func (ring *keyRing) refreshKeyFunc(t *jwt.Token) (any, error) {
-	if err := checkHeader(t.Header, true); err != nil {
-		return nil, err
-	}
-	return ring.lookup(t)
-}
-
-// lookup picks the keys for a token by kid and alg. An alg that does not
-// fit the key named by kid is refused: an RSA key never verifies HS256.
-func (ring *keyRing) lookup(t *jwt.Token) (any, error) {
-	alg := t.Method.Alg()
-	rawKid, hasKid := t.Header["kid"]
+// lookupKey picks the keys for a token's kid and alg: with a kid, the key
+// with that id, else the keys configured without one; without a kid,
+// every key that serves the alg. An alg that does not fit the key named
+// by kid is refused: an RSA key never verifies HS256.
+func (ring *keyRing) lookupKey(kid string, hasKid bool, alg string) (any, error) {
 	if !hasKid {
 		if v := ring.byAlg[alg]; v != nil {
 			return v, nil
 		}
 		return nil, errAlgorithm
-	}
-	kid, ok := rawKid.(string)
-	if !ok {
-		return nil, errMalformed
 	}
 	if k := ring.byKid[kid]; k != nil {
 		if !k.serves(alg) {
@@ -122,24 +91,6 @@ func (ring *keyRing) lookup(t *jwt.Token) (any, error) {
 		return v, nil
 	}
 	return nil, errUnknownKey
-}
-
-// checkHeader refuses JOSE headers that caddyjwt never honours: crit
-// (extensions it does not understand), b64 (RFC 7797 unencoded payloads),
-// refresh tokens presented as access tokens and the reverse. jku, x5u,
-// jwk and x5c are never read, so they need no check.
-func checkHeader(header map[string]any, refresh bool) error {
-	if _, ok := header["crit"]; ok {
-		return errHeader
-	}
-	if _, ok := header["b64"]; ok {
-		return errHeader
-	}
-	typ, _ := header["typ"].(string)
-	if isRefreshType(typ) != refresh {
-		return errTokenType
-	}
-	return nil
 }
 
 // refreshType is the typ header of refresh tokens.

@@ -197,6 +197,7 @@ func (h *Handler) rebuildRing() {
 		h.logger.Error("building the key ring", zap.Error(err))
 		return
 	}
+	ring.remote = len(h.JWKS)+len(h.OIDC) > 0
 	h.keys.ring.Store(ring)
 }
 

@@ -64,6 +64,15 @@ func (rl *revocationList) revoked(id string) bool {
 	return ok && now().Unix() < until
 }
 
+// isRevoked tells whether a token (its jti) or its login (its sid) was
+// revoked. A nil list revokes nothing.
+func (rl *revocationList) isRevoked(jti, sid string) bool {
+	if rl == nil {
+		return false
+	}
+	return (jti != "" && rl.revoked(jti)) || (sid != "" && rl.revoked(sid))
+}
+
 // revoke refuses id until the given time, on this instance at once and on
 // the others at their next sync. The entry is stored first: a revocation
 // that could not be stored is reported, not half-made.

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 )
 
@@ -116,13 +115,11 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return h.refuseRefresh(w, r, err)
 	}
-	claims, err := h.verifyRefresh(raw)
+	t, err := h.verifyRefresh(raw)
 	if err != nil {
 		return h.refuseRefresh(w, r, err)
 	}
-	sid, _ := claims["sid"].(string)
-	jti, _ := claims["jti"].(string)
-	sub, _ := claims["sub"].(string)
+	sid, jti, sub := t.sid, t.jti, t.sub
 	acct, known := h.users.current.Load().accounts[sub]
 	if !known || acct.disabled {
 		_ = h.endLogin(r.Context(), sid, now().Add(h.refreshTTL))
@@ -150,27 +147,23 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 	return writeToken(w, tok)
 }
 
-// verifyRefresh checks a refresh token: signature, claims, typ
-// refresh+jwt, and that its login is not revoked.
-func (h *Handler) verifyRefresh(raw string) (jwt.MapClaims, error) {
+// verifyRefresh checks a refresh token as the guard checks access tokens
+// (typ refresh+jwt due), and that it names a login that is not revoked.
+func (h *Handler) verifyRefresh(raw string) (*parsedToken, error) {
 	if err := checkCompact(raw); err != nil {
 		return nil, err
 	}
-	claims := jwt.MapClaims{}
-	if _, err := h.parser.ParseWithClaims(raw, claims, h.keys.ring.Load().refreshKeyFunc); err != nil {
+	t, err := h.check(h.keys.ring.Load(), raw, true)
+	if err != nil {
 		return nil, err
 	}
-	if err := h.checkClaims(claims); err != nil {
-		return nil, err
-	}
-	sid, _ := claims["sid"].(string)
-	if jti, _ := claims["jti"].(string); sid == "" || jti == "" {
+	if t.sid == "" || t.jti == "" {
 		return nil, errRefreshInvalid
 	}
-	if h.revocations.revoked(sid) {
+	if h.revocations.revoked(t.sid) {
 		return nil, errRevoked
 	}
-	return claims, nil
+	return t, nil
 }
 
 // refuseRefresh answers a refresh that failed with 401, clearing the
@@ -257,18 +250,17 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 
 // revokeIdentity revokes an access token until its exp, and its login.
 func (h *Handler) revokeIdentity(ctx context.Context, id *identity) error {
-	exp, _ := jwt.MapClaims(id.claims).GetExpirationTime()
 	until := now().Add(h.accessTTL)
-	if exp != nil {
-		until = exp.Time
+	if id.exp != nil {
+		until = *id.exp
 	}
-	if jti, _ := id.claims["jti"].(string); jti != "" {
-		if err := h.revocations.revoke(ctx, jti, until); err != nil {
+	if id.jti != "" {
+		if err := h.revocations.revoke(ctx, id.jti, until); err != nil {
 			return err
 		}
 	}
-	if sid, _ := id.claims["sid"].(string); sid != "" {
-		return h.endLogin(ctx, sid, until)
+	if id.sid != "" {
+		return h.endLogin(ctx, id.sid, until)
 	}
 	return nil
 }

@@ -1,14 +1,12 @@
 package caddyjwt
 
 import (
-	"errors"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // maxTokenBytes is the longest token decoded; longer ones are refused.
@@ -137,72 +135,85 @@ func checkCompact(tok string) error {
 // identity it carries. A kid that no key has makes remote key sets look
 // again (at most once a minute each) before the token is refused.
 func (h *Handler) verify(raw string) (*identity, error) {
+	ring := h.keys.ring.Load()
+	if id := h.cache.get(raw, ring, now()); id != nil {
+		if h.revocations.isRevoked(id.jti, id.sid) {
+			return nil, errRevoked
+		}
+		return id, nil
+	}
 	if err := checkCompact(raw); err != nil {
 		return nil, err
 	}
-	id, err := h.verifyWith(h.keys.ring.Load(), raw)
+	id, err := h.verifyWith(ring, raw)
 	if err == errUnknownKey && h.refetchKeys() {
-		id, err = h.verifyWith(h.keys.ring.Load(), raw)
+		ring = h.keys.ring.Load()
+		id, err = h.verifyWith(ring, raw)
+	}
+	if err == nil {
+		h.cache.put(raw, id, ring, h.leeway)
 	}
 	return id, err
 }
 
+// verifyWith fully checks an access token against a key ring, and its
+// revocation.
 func (h *Handler) verifyWith(ring *keyRing, raw string) (*identity, error) {
-	claims := jwt.MapClaims{}
-	tok, err := h.parser.ParseWithClaims(raw, claims, ring.keyFunc)
+	t, err := h.check(ring, raw, false)
 	if err != nil {
-		var f *failure
-		if errors.As(err, &f) { // the key function's own verdict, such as an unknown kid
-			return nil, f
-		}
-		if tok != nil && tok.Method != nil && !ring.accepts(tok.Method.Alg()) {
-			return nil, errAlgorithm
-		}
-		return nil, failureOf(err)
-	}
-	if err := h.checkClaims(claims); err != nil {
 		return nil, err
 	}
-	if h.isRevoked(claims) {
+	id := h.newIdentity(t)
+	if h.revocations.isRevoked(id.jti, id.sid) {
 		return nil, errRevoked
 	}
-	return newIdentity(claims), nil
+	return id, nil
 }
 
-// isRevoked tells whether the token (jti) or its login (sid) was revoked.
-func (h *Handler) isRevoked(claims jwt.MapClaims) bool {
-	if h.revocations == nil {
-		return false
+// check runs every check of a token but revocation: its header, its
+// signature, its time claims, then issuer, audience and lifetime. refresh
+// says which kind of token is due.
+func (h *Handler) check(ring *keyRing, raw string, refresh bool) (*parsedToken, error) {
+	t, err := parseToken(raw)
+	if err != nil {
+		return nil, err
 	}
-	jti, _ := claims["jti"].(string)
-	sid, _ := claims["sid"].(string)
-	return (jti != "" && h.revocations.revoked(jti)) || (sid != "" && h.revocations.revoked(sid))
+	if err := t.checkSignature(ring, refresh); err != nil {
+		return nil, err
+	}
+	at := now()
+	if err := t.checkTimes(at, h.leeway, h.AllowMissingExp); err != nil {
+		return nil, err
+	}
+	if err := h.checkIssuerAudience(t.iss, t.aud); err != nil {
+		return nil, err
+	}
+	if h.MaxLifetime > 0 && (!t.exp.set || t.exp.t.After(at.Add(time.Duration(h.MaxLifetime)+h.leeway))) {
+		return nil, errLifetime
+	}
+	return t, nil
 }
 
-// checkClaims checks what golang-jwt's validator does not: one of several
-// issuers, one of several audiences, and the longest lifetime accepted.
-func (h *Handler) checkClaims(claims jwt.MapClaims) error {
-	if len(h.issuers) > 0 {
-		iss, ok := claims["iss"].(string)
-		if !ok || !slices.Contains(h.issuers, iss) {
-			return errIssuer
-		}
+// checkIssuerAudience checks iss against the accepted issuers and aud (a
+// string or an array of strings) against the accepted audiences, each
+// when configured. Values are raw JSON.
+func (h *Handler) checkIssuerAudience(iss, aud []byte) error {
+	if len(h.issuers) > 0 && (len(iss) == 0 || iss[0] != '"' || !slices.Contains(h.issuers, jsonString(iss))) {
+		return errIssuer
 	}
-	if len(h.Audiences) > 0 {
-		aud, err := claims.GetAudience()
-		if err != nil || !slices.ContainsFunc(aud, func(a string) bool { return slices.Contains(h.Audiences, a) }) {
-			return errAudience
-		}
+	if len(h.Audiences) == 0 {
+		return nil
 	}
-	if h.MaxLifetime > 0 {
-		exp, err := claims.GetExpirationTime()
-		if err != nil {
-			return errClaimType
+	if len(aud) > 0 && aud[0] == '"' {
+		if slices.Contains(h.Audiences, jsonString(aud)) {
+			return nil
 		}
-		limit := now().Add(time.Duration(h.MaxLifetime) + h.leeway)
-		if exp == nil || exp.After(limit) {
-			return errLifetime
-		}
+		return errAudience
+	}
+	var list []string
+	if len(aud) == 0 || json.Unmarshal(aud, &list) != nil ||
+		!slices.ContainsFunc(list, func(a string) bool { return slices.Contains(h.Audiences, a) }) {
+		return errAudience
 	}
 	return nil
 }

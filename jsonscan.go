@@ -1,0 +1,281 @@
+package caddyjwt
+
+import (
+	"encoding/json"
+	"errors"
+)
+
+// maxJSONDepth bounds the nesting of a token's header and claims.
+const maxJSONDepth = 32
+
+var errJSON = errors.New("invalid JSON")
+
+// maxMembers bounds the top-level members of a token's header or claims.
+const maxMembers = 64
+
+// jsonMember is one top-level member of an object: its name, still
+// quoted, and its raw value.
+type jsonMember struct {
+	name, value []byte
+}
+
+// scanObject checks that data is exactly one JSON object (RFC 8259, with
+// white space around it), nested at most maxJSONDepth deep, with at most
+// maxMembers members and no member name given twice, and fills out with
+// its top-level members. It allocates nothing.
+func scanObject(data []byte, out *[maxMembers]jsonMember) (int, error) {
+	s := jsonScanner{data: data}
+	s.space()
+	if !s.consume('{') {
+		return 0, errJSON
+	}
+	s.space()
+	if s.consume('}') {
+		return 0, s.end()
+	}
+	n := 0
+	for {
+		s.space()
+		start := s.pos
+		if !s.string() || n == maxMembers {
+			return 0, errJSON
+		}
+		name := data[start:s.pos]
+		for i := range n {
+			if sameJSONName(out[i].name, name) {
+				return 0, errJSON
+			}
+		}
+		s.space()
+		if !s.consume(':') {
+			return 0, errJSON
+		}
+		s.space()
+		vstart := s.pos
+		if !s.value(1) {
+			return 0, errJSON
+		}
+		out[n] = jsonMember{name, data[vstart:s.pos]}
+		n++
+		s.space()
+		if s.consume('}') {
+			return n, s.end()
+		}
+		if !s.consume(',') {
+			return 0, errJSON
+		}
+	}
+}
+
+// sameJSONName compares two quoted member names by what they spell: a
+// name written with escapes is decoded first, so "a" and "\u0061" are one.
+func sameJSONName(a, b []byte) bool {
+	if string(a) == string(b) {
+		return true
+	}
+	if !hasEscape(a) && !hasEscape(b) {
+		return false
+	}
+	return jsonString(a) == jsonString(b)
+}
+
+func hasEscape(quoted []byte) bool {
+	for _, c := range quoted {
+		if c == '\\' {
+			return true
+		}
+	}
+	return false
+}
+
+// jsonString decodes a quoted JSON string that scanObject accepted.
+func jsonString(quoted []byte) string {
+	if !hasEscape(quoted) {
+		return string(quoted[1 : len(quoted)-1])
+	}
+	var s string
+	_ = json.Unmarshal(quoted, &s)
+	return s
+}
+
+type jsonScanner struct {
+	data []byte
+	pos  int
+}
+
+func (s *jsonScanner) end() error {
+	s.space()
+	if s.pos != len(s.data) {
+		return errJSON
+	}
+	return nil
+}
+
+func (s *jsonScanner) space() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (s *jsonScanner) consume(c byte) bool {
+	if s.pos < len(s.data) && s.data[s.pos] == c {
+		s.pos++
+		return true
+	}
+	return false
+}
+
+func (s *jsonScanner) literal(word string) bool {
+	if len(s.data)-s.pos >= len(word) && string(s.data[s.pos:s.pos+len(word)]) == word {
+		s.pos += len(word)
+		return true
+	}
+	return false
+}
+
+// value scans one JSON value at nesting depth.
+func (s *jsonScanner) value(depth int) bool {
+	if s.pos >= len(s.data) {
+		return false
+	}
+	switch c := s.data[s.pos]; {
+	case c == '"':
+		return s.string()
+	case c == '{' || c == '[':
+		return depth < maxJSONDepth && s.container(depth+1)
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	default:
+		return s.number()
+	}
+}
+
+// container scans an object or an array whose opening bracket is next.
+func (s *jsonScanner) container(depth int) bool {
+	closing := byte(']')
+	object := s.data[s.pos] == '{'
+	if object {
+		closing = '}'
+	}
+	s.pos++
+	s.space()
+	if s.consume(closing) {
+		return true
+	}
+	for {
+		s.space()
+		if object {
+			if !s.string() {
+				return false
+			}
+			s.space()
+			if !s.consume(':') {
+				return false
+			}
+			s.space()
+		}
+		if !s.value(depth) {
+			return false
+		}
+		s.space()
+		if s.consume(closing) {
+			return true
+		}
+		if !s.consume(',') {
+			return false
+		}
+	}
+}
+
+// string scans a quoted string: no control characters, valid escapes.
+func (s *jsonScanner) string() bool {
+	if !s.consume('"') {
+		return false
+	}
+	for s.pos < len(s.data) {
+		c := s.data[s.pos]
+		s.pos++
+		switch {
+		case c == '"':
+			return true
+		case c < 0x20:
+			return false
+		case c == '\\':
+			if s.pos >= len(s.data) {
+				return false
+			}
+			e := s.data[s.pos]
+			s.pos++
+			switch e {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if len(s.data)-s.pos < 4 {
+					return false
+				}
+				for _, h := range s.data[s.pos : s.pos+4] {
+					if !isHex(h) {
+						return false
+					}
+				}
+				s.pos += 4
+			default:
+				return false
+			}
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// number scans -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?
+func (s *jsonScanner) number() bool {
+	s.consume('-')
+	switch {
+	case s.consume('0'):
+	case s.digit19():
+		s.digits()
+	default:
+		return false
+	}
+	if s.consume('.') && !s.digits() {
+		return false
+	}
+	if s.consume('e') || s.consume('E') {
+		if !s.consume('+') {
+			s.consume('-')
+		}
+		if !s.digits() {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *jsonScanner) digit19() bool {
+	if s.pos < len(s.data) && '1' <= s.data[s.pos] && s.data[s.pos] <= '9' {
+		s.pos++
+		return true
+	}
+	return false
+}
+
+// digits scans one or more digits.
+func (s *jsonScanner) digits() bool {
+	start := s.pos
+	for s.pos < len(s.data) && '0' <= s.data[s.pos] && s.data[s.pos] <= '9' {
+		s.pos++
+	}
+	return s.pos > start
+}

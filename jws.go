@@ -1,0 +1,205 @@
+package caddyjwt
+
+import (
+	"encoding/base64"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// The guard's hot path reads a compact JWS itself, in one strict pass over
+// header and claims (scanObject), and leaves the signature mathematics to
+// golang-jwt's signing methods. Decoding the claims into a map, which
+// costs more than the rest of a cache miss together, waits until a
+// require rule, a claim header or a placeholder asks for it.
+
+// b64 is the strict base64url of JWS: no padding, no stray bits.
+var b64 = base64.RawURLEncoding.Strict()
+
+// parsedToken is what the guard reads from a token before trusting it.
+type parsedToken struct {
+	signingInput string // header.payload, what the signature covers
+	signature    []byte
+	payload      []byte // the decoded claims JSON
+	alg, kid     string
+	hasKid       bool
+	headerErr    *failure // a header caddyjwt refuses, reported after the alg check
+	refresh      bool     // typ says refresh+jwt
+	exp          numericDate
+	nbf, iat     numericDate
+	iss, aud     []byte // raw JSON values, nil when absent
+	sub, jti     string
+	sid          string
+}
+
+// numericDate is a time claim: absent, a time, or not a JSON number.
+type numericDate struct {
+	set, bad bool
+	t        time.Time
+}
+
+// parseToken splits and decodes a token that checkCompact accepted, and
+// reads what the guard needs from its header and claims.
+func parseToken(raw string) (*parsedToken, error) {
+	dot1 := strings.IndexByte(raw, '.')
+	dot2 := strings.LastIndexByte(raw, '.')
+	header, err := b64.DecodeString(raw[:dot1])
+	if err != nil {
+		return nil, errMalformed
+	}
+	t := &parsedToken{signingInput: raw[:dot2]}
+	if t.payload, err = b64.DecodeString(raw[dot1+1 : dot2]); err != nil {
+		return nil, errMalformed
+	}
+	if t.signature, err = b64.DecodeString(raw[dot2+1:]); err != nil {
+		return nil, errMalformed
+	}
+	if err := t.readHeader(header); err != nil {
+		return nil, err
+	}
+	if err := t.readClaims(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *parsedToken) readHeader(header []byte) error {
+	var members [maxMembers]jsonMember
+	n, err := scanObject(header, &members)
+	if err != nil {
+		return errMalformed
+	}
+	for _, m := range members[:n] {
+		switch jsonString(m.name) {
+		case "alg":
+			if m.value[0] == '"' {
+				t.alg = jsonString(m.value)
+			}
+		case "kid":
+			if m.value[0] != '"' {
+				return errMalformed
+			}
+			t.kid, t.hasKid = jsonString(m.value), true
+		case "typ":
+			t.refresh = m.value[0] == '"' && isRefreshType(jsonString(m.value))
+		case "crit", "b64":
+			t.headerErr = errHeader
+		}
+	}
+	return nil
+}
+
+func (t *parsedToken) readClaims() error {
+	var members [maxMembers]jsonMember
+	n, err := scanObject(t.payload, &members)
+	if err != nil {
+		return errMalformed
+	}
+	for _, m := range members[:n] {
+		switch name := jsonString(m.name); name {
+		case "exp":
+			t.exp = readNumericDate(m.value)
+		case "nbf":
+			t.nbf = readNumericDate(m.value)
+		case "iat":
+			t.iat = readNumericDate(m.value)
+		case "iss":
+			t.iss = m.value
+		case "aud":
+			t.aud = m.value
+		case "sub", "jti", "sid":
+			if m.value[0] != '"' {
+				continue
+			}
+			switch s := jsonString(m.value); name {
+			case "sub":
+				t.sub = s
+			case "jti":
+				t.jti = s
+			default:
+				t.sid = s
+			}
+		}
+	}
+	return nil
+}
+
+// readNumericDate reads a time claim as golang-jwt does: a JSON number of
+// seconds, truncated to the second; anything else is bad.
+func readNumericDate(raw []byte) numericDate {
+	var secs int64
+	whole := len(raw) <= 18
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			whole = false
+			break
+		}
+		secs = secs*10 + int64(c-'0')
+	}
+	if whole {
+		return numericDate{set: true, t: time.Unix(secs, 0)}
+	}
+	if c := raw[0]; c != '-' && (c < '0' || c > '9') {
+		return numericDate{set: true, bad: true}
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || math.IsInf(f, 0) || math.Abs(f) > 1<<62 {
+		return numericDate{set: true, bad: true}
+	}
+	whole2, frac := math.Modf(f)
+	return numericDate{set: true, t: time.Unix(int64(whole2), int64(frac*1e9)).Truncate(time.Second)}
+}
+
+// checkSignature refuses headers caddyjwt never honours — crit (extensions
+// it does not understand), b64 (RFC 7797 unencoded payloads), a refresh
+// token where an access token is due and the reverse — then picks the key
+// by kid and alg and checks the signature. jku, x5u, jwk and x5c are never
+// read.
+func (t *parsedToken) checkSignature(ring *keyRing, refresh bool) error {
+	method := jwt.GetSigningMethod(t.alg)
+	if method == nil || !slices.Contains(allAlgorithms, t.alg) || (!ring.remote && !ring.accepts(t.alg)) {
+		return errAlgorithm // with remote sets, a new alg may come with a new kid
+	}
+	if t.headerErr != nil {
+		return t.headerErr
+	}
+	if t.refresh != refresh {
+		return errTokenType
+	}
+	keys, err := ring.lookupKey(t.kid, t.hasKid, t.alg)
+	if err != nil {
+		return err
+	}
+	if set, ok := keys.(jwt.VerificationKeySet); ok {
+		for _, k := range set.Keys {
+			if method.Verify(t.signingInput, t.signature, k) == nil {
+				return nil
+			}
+		}
+		return errSignature
+	}
+	if method.Verify(t.signingInput, t.signature, keys) != nil {
+		return errSignature
+	}
+	return nil
+}
+
+// checkTimes checks exp (required unless allowed missing), nbf and iat
+// with leeway, in golang-jwt's order of precedence.
+func (t *parsedToken) checkTimes(at time.Time, leeway time.Duration, allowMissingExp bool) error {
+	switch {
+	case t.exp.bad || t.nbf.bad || t.iat.bad:
+		return errClaimType
+	case t.exp.set && !at.Before(t.exp.t.Add(leeway)):
+		return errExpired
+	case t.nbf.set && at.Before(t.nbf.t.Add(-leeway)), t.iat.set && at.Before(t.iat.t.Add(-leeway)):
+		return errNotYetValid
+	case !t.exp.set && !allowMissingExp:
+		return errExpMissing
+	}
+	return nil
+}
