@@ -17,6 +17,7 @@ const maxMembers = 64
 // quoted, and its raw value.
 type jsonMember struct {
 	name, value []byte
+	escaped     bool // the name holds escapes
 }
 
 // scanObject checks that data is exactly one JSON object (RFC 8259, with
@@ -37,12 +38,14 @@ func scanObject(data []byte, out *[maxMembers]jsonMember) (int, error) {
 	for {
 		s.space()
 		start := s.pos
-		if !s.string() || n == maxMembers {
+		escaped, ok := s.stringEscaped()
+		if !ok || n == maxMembers {
 			return 0, errJSON
 		}
 		name := data[start:s.pos]
 		for i := range n {
-			if sameJSONName(out[i].name, name) {
+			if string(out[i].name) == string(name) ||
+				(escaped || out[i].escaped) && jsonString(out[i].name) == jsonString(name) {
 				return 0, errJSON
 			}
 		}
@@ -55,7 +58,7 @@ func scanObject(data []byte, out *[maxMembers]jsonMember) (int, error) {
 		if !s.value(1) {
 			return 0, errJSON
 		}
-		out[n] = jsonMember{name, data[vstart:s.pos]}
+		out[n] = jsonMember{name, data[vstart:s.pos], escaped}
 		n++
 		s.space()
 		if s.consume('}') {
@@ -65,18 +68,6 @@ func scanObject(data []byte, out *[maxMembers]jsonMember) (int, error) {
 			return 0, errJSON
 		}
 	}
-}
-
-// sameJSONName compares two quoted member names by what they spell: a
-// name written with escapes is decoded first, so "a" and "\u0061" are one.
-func sameJSONName(a, b []byte) bool {
-	if string(a) == string(b) {
-		return true
-	}
-	if !hasEscape(a) && !hasEscape(b) {
-		return false
-	}
-	return jsonString(a) == jsonString(b)
 }
 
 func hasEscape(quoted []byte) bool {
@@ -198,20 +189,27 @@ func (s *jsonScanner) container(depth int) bool {
 
 // string scans a quoted string: no control characters, valid escapes.
 func (s *jsonScanner) string() bool {
+	_, ok := s.stringEscaped()
+	return ok
+}
+
+// stringEscaped is string, telling also whether the string holds escapes.
+func (s *jsonScanner) stringEscaped() (escaped, ok bool) {
 	if !s.consume('"') {
-		return false
+		return false, false
 	}
 	for s.pos < len(s.data) {
 		c := s.data[s.pos]
 		s.pos++
 		switch {
 		case c == '"':
-			return true
+			return escaped, true
 		case c < 0x20:
-			return false
+			return false, false
 		case c == '\\':
+			escaped = true
 			if s.pos >= len(s.data) {
-				return false
+				return false, false
 			}
 			e := s.data[s.pos]
 			s.pos++
@@ -219,20 +217,20 @@ func (s *jsonScanner) string() bool {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
 				if len(s.data)-s.pos < 4 {
-					return false
+					return false, false
 				}
 				for _, h := range s.data[s.pos : s.pos+4] {
 					if !isHex(h) {
-						return false
+						return false, false
 					}
 				}
 				s.pos += 4
 			default:
-				return false
+				return false, false
 			}
 		}
 	}
-	return false
+	return false, false
 }
 
 func isHex(c byte) bool {

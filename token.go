@@ -64,14 +64,18 @@ func fromHeader(r *http.Request, name string) (string, error) {
 	if !strings.EqualFold(name, "Authorization") {
 		return single(values)
 	}
-	var tokens []string
+	var tok string
 	for _, v := range values {
 		scheme, rest, _ := strings.Cut(strings.TrimSpace(v), " ")
-		if strings.EqualFold(scheme, "Bearer") {
-			tokens = append(tokens, rest)
+		if rest = strings.TrimSpace(rest); !strings.EqualFold(scheme, "Bearer") || rest == "" {
+			continue
 		}
+		if tok != "" && tok != rest {
+			return "", errMalformed
+		}
+		tok = rest
 	}
-	return single(tokens)
+	return tok, nil
 }
 
 // fromCookie reads a cookie. Two different values under one name are
@@ -100,32 +104,34 @@ func single(values []string) (string, error) {
 	return tok, nil
 }
 
+// base64url marks the bytes of the base64url alphabet.
+var base64url = func() (t [256]bool) {
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+		t[c] = true
+	}
+	return t
+}()
+
 // checkCompact refuses what is not a JWS in compact serialization before it
 // is decoded: over 16 KiB, not three non-empty parts, or any byte outside
 // the base64url alphabet (padding, '+', '/', whitespace, CR and LF, which
 // Go's decoder would otherwise skip). Non-zero trailing bits are refused
-// by the parser's strict decoding.
+// by the strict decoding that follows.
 func checkCompact(tok string) error {
 	if len(tok) > maxTokenBytes {
 		return errMalformed
 	}
-	dots, partLen := 0, 0
+	dots, last := 0, -1
 	for i := 0; i < len(tok); i++ {
-		c := tok[i]
-		switch {
-		case c == '.':
-			if partLen == 0 {
-				return errMalformed
-			}
-			dots, partLen = dots+1, 0
+		if base64url[tok[i]] {
 			continue
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
-			partLen++
-		default:
+		}
+		if tok[i] != '.' || i == last+1 {
 			return errMalformed
 		}
+		dots, last = dots+1, i
 	}
-	if dots != 2 || partLen == 0 {
+	if dots != 2 || last == len(tok)-1 {
 		return errMalformed
 	}
 	return nil
