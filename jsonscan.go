@@ -3,6 +3,7 @@ package caddyjwt
 import (
 	"encoding/json"
 	"errors"
+	"unicode/utf8"
 )
 
 // maxJSONDepth bounds the nesting of a token's header and claims.
@@ -187,7 +188,8 @@ func (s *jsonScanner) container(depth int) bool {
 	}
 }
 
-// string scans a quoted string: no control characters, valid escapes.
+// string scans a quoted string: UTF-8, no control characters, valid
+// escapes.
 func (s *jsonScanner) string() bool {
 	_, ok := s.stringEscaped()
 	return ok
@@ -198,12 +200,17 @@ func (s *jsonScanner) stringEscaped() (escaped, ok bool) {
 	if !s.consume('"') {
 		return false, false
 	}
+	start, wide := s.pos, false
 	for s.pos < len(s.data) {
 		c := s.data[s.pos]
 		s.pos++
 		switch {
 		case c == '"':
-			return escaped, true
+			// RFC 8259 text is UTF-8; encoding/json would turn bad bytes
+			// into U+FFFD, so that two names we tell apart became one.
+			return escaped, !wide || utf8.Valid(s.data[start:s.pos-1])
+		case c >= 0x80:
+			wide = true
 		case c < 0x20:
 			return false, false
 		case c == '\\':
