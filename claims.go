@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -61,14 +62,7 @@ func (rule ClaimRule) holds(claims map[string]any) bool {
 	return scalar && rule.accepts(s)
 }
 
-func (rule ClaimRule) accepts(s string) bool {
-	for _, v := range rule.Values {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
+func (rule ClaimRule) accepts(s string) bool { return slices.Contains(rule.Values, s) }
 
 // ClaimHeader sets a request header from a claim.
 type ClaimHeader struct {
