@@ -51,8 +51,8 @@ var clusterClient = &http.Client{
 func clusterSharedState(t *testing.T, bin, hash string) {
 	storage := clusterStorageDir(t)
 	cfg := clusterConfig(t, storage, "key auto", hash)
-	a := clusterStart(t, bin, cfg, 9281)
-	b := clusterStart(t, bin, cfg, 9282) // started together: the key is made under the storage lock
+	a := clusterStart(t, bin, cfg, 9281+PortOffset)
+	b := clusterStart(t, bin, cfg, 9282+PortOffset) // started together: the key is made under the storage lock
 	a.wait(t)
 	b.wait(t)
 
@@ -121,7 +121,7 @@ func clusterSharedState(t *testing.T, bin, hash string) {
 
 	// 4. Restart B: the revocations and the key are read back at start.
 	b.stop()
-	b = clusterStart(t, bin, cfg, 9282)
+	b = clusterStart(t, bin, cfg, 9282+PortOffset)
 	b.wait(t)
 	if got := b.jwks(t); !slices.Equal(got, []string{kid}) {
 		t.Errorf("JWKS kids on restarted B: %v, want [%s]", got, kid)
@@ -138,8 +138,8 @@ func clusterKeyRotation(t *testing.T, bin, hash string) {
 	const rotate = 4 * time.Second
 	storage := clusterStorageDir(t)
 	cfg := clusterConfig(t, storage, "key auto ES256 {\n\t\t\trotate 4s\n\t\t}\n\t\taccess_ttl 30s\n\t\trefresh_ttl 1m", hash)
-	a := clusterStart(t, bin, cfg, 9283)
-	b := clusterStart(t, bin, cfg, 9284)
+	a := clusterStart(t, bin, cfg, 9283+PortOffset)
+	b := clusterStart(t, bin, cfg, 9284+PortOffset)
 	a.wait(t)
 	b.wait(t)
 

@@ -41,7 +41,6 @@ import (
 )
 
 const (
-	baseURL = "http://localhost:9080"
 	// realmHeader is what a request without a token gets.
 	realmHeader = `Bearer realm="localhost"`
 
@@ -51,15 +50,15 @@ const (
 )
 
 // globalBlock is the global options block every test Caddyfile starts with.
-const globalBlock = `{
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
+var globalBlock = fmt.Sprintf(`{
+	admin %s
+	http_port %d
+	https_port %d
 	skip_install_trust
 	grace_period 1ns
 	auto_https off
 }
-`
+`, adminAddr, httpPort, httpsPort)
 
 // globalBlockWith is globalBlock with more global options.
 func globalBlockWith(opts string) string {
@@ -74,9 +73,9 @@ const errorsBlock = `
 `
 
 // siteConfig returns a whole Caddyfile: the global block and one site on
-// http://localhost:9080 whose body is given.
+// baseURL whose body is given.
 func siteConfig(body string) string {
-	return globalBlock + "\nhttp://localhost:9080 {\n" + body + "\n}\n"
+	return globalBlock + "\n" + baseURL + " {\n" + body + "\n}\n"
 }
 
 // guardConfig returns a Caddyfile whose site is guarded by a jwt_auth block
@@ -137,7 +136,7 @@ func forgetAdminConnections() {
 // (empty when the config loaded).
 func loadErrorText(t *testing.T, cfg string) string {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://localhost:2999/load", strings.NewReader(cfg))
+	req, err := http.NewRequest(http.MethodPost, "http://"+adminAddr+"/load", strings.NewReader(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +245,7 @@ func get(t *testing.T, path string, opts ...reqOpt) response {
 // byte for byte) and reads one response.
 func rawRequest(t *testing.T, raw string) response {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", "127.0.0.1:9080", 5*time.Second)
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", httpPort), 5*time.Second)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}

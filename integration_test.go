@@ -2,7 +2,7 @@ package caddyjwt_test
 
 // Black-box integration tests of the jwt_auth guard: a real in-process
 // Caddy (caddytest, admin on localhost:2999, the site on
-// http://localhost:9080) is configured through the Caddyfile or JSON and
+// http://localhost:9080, see ports_test.go) is configured through the Caddyfile or JSON and
 // spoken to over HTTP only. The contract is /work/shared/SPEC.md; the
 // sections covered are the guard's subdirectives, the request flow,
 // verification (local keys), claim rules, responses and the identity
@@ -48,7 +48,7 @@ func unixIn(d time.Duration) int64 { return time.Now().Add(d).Unix() }
 // Responses table: status, exact WWW-Authenticate, reason placeholder.
 func TestIntegrationResponses(t *testing.T) {
 	cfg := globalBlock + `
-http://localhost:9080, http://127.0.0.1:9080 {
+` + baseURL + `, http://127.0.0.1:` + fmt.Sprint(httpPort) + ` {
 	jwt_auth {
 		secret ` + hmac64 + `
 		require role admin
@@ -77,7 +77,7 @@ http://localhost:9080, http://127.0.0.1:9080 {
 	wantForbidden(t, "valid token, claim absent", get(t, "/", bearer(hs(t, "bob", nil))))
 
 	// The realm is the request's host name without the port.
-	r = get(t, "/", host("127.0.0.1:9080"))
+	r = get(t, "/", host(fmt.Sprintf("127.0.0.1:%d", httpPort)))
 	wantRefusal(t, "realm from another host", r, http.StatusUnauthorized, `Bearer realm="127.0.0.1"`, "missing")
 
 	// The description never echoes the request or the token: a kid made to
@@ -1034,7 +1034,7 @@ func TestIntegrationExcept(t *testing.T) {
 		"/secret.txt;.ico",
 		"/secret.txt%00.ico",
 	} {
-		r := rawRequest(t, "GET "+target+" HTTP/1.1\r\nHost: localhost:9080\r\nConnection: close\r\n\r\n")
+		r := rawRequest(t, "GET "+target+" HTTP/1.1\r\nHost: "+siteHost+"\r\nConnection: close\r\n\r\n")
 		wantNotServed(t, target, r, "TOPSECRET")
 	}
 }
@@ -1123,7 +1123,7 @@ func TestIntegrationClaimHeaders(t *testing.T) {
 	// allowlisted; allowlist some, so that the guard's own folding of '_'
 	// onto '-' is what keeps them from the upstream.
 	startCaddy(t, globalBlockWith("\tservers {\n\t\texpected_underscore_headers x_note x_missing x_tmpl\n\t}")+
-		"\nhttp://localhost:9080 {\n\tjwt_auth {\n"+block+"\n\t}\n\treverse_proxy "+upstream+"\n"+errorsBlock+"}\n")
+		"\n"+baseURL+" {\n\tjwt_auth {\n"+block+"\n\t}\n\treverse_proxy "+upstream+"\n"+errorsBlock+"}\n")
 	tok := hs(t, "alice", map[string]any{
 		"roles": []string{"a", "b"},
 		"level": 3,
@@ -1185,7 +1185,7 @@ func TestIntegrationClaimHeaders(t *testing.T) {
 
 	// Connection naming the header must not make the proxy drop it.
 	for _, conn := range []string{"X-User", "x-user, X-Roles", "keep-alive, X-User"} {
-		r := rawRequest(t, "GET /api HTTP/1.1\r\nHost: localhost:9080\r\nAuthorization: Bearer "+tok+
+		r := rawRequest(t, "GET /api HTTP/1.1\r\nHost: "+siteHost+"\r\nAuthorization: Bearer "+tok+
 			"\r\nConnection: "+conn+"\r\nX-User: mallory\r\nX-Roles: root\r\n\r\n")
 		e = decodeEcho(t, "Connection: "+conn, r)
 		wantHeaders("Connection: "+conn, e, map[string][]string{"X-User": {"alice"}, "X-Roles": {"a,b"}})
@@ -1225,13 +1225,13 @@ func TestIntegrationJSONConfig(t *testing.T) {
 
 	config := func(handler map[string]any, body string) string {
 		cfg := map[string]any{
-			"admin": map[string]any{"listen": "localhost:2999"},
+			"admin": map[string]any{"listen": adminAddr},
 			"apps": map[string]any{"http": map[string]any{
-				"http_port":    9080,
-				"https_port":   9443,
+				"http_port":    httpPort,
+				"https_port":   httpsPort,
 				"grace_period": 1,
 				"servers": map[string]any{"srv0": map[string]any{
-					"listen":          []string{":9080"},
+					"listen":          []string{fmt.Sprintf(":%d", httpPort)},
 					"automatic_https": map[string]any{"disable": true},
 					"routes": []any{map[string]any{"handle": []any{
 						handler,

@@ -41,7 +41,7 @@ import (
 )
 
 // issBase is the site every in-process test config serves.
-const issBase = "http://localhost:9080"
+var issBase = baseURL
 
 // issArgon2Password and issArgon2Hash: a hash made once with
 // `go run ./cmd/caddy hash-password --algorithm argon2id --plaintext argon-pass-1`
@@ -55,7 +55,7 @@ const (
 // issGlobal is the global options block: the test Caddy's admin and
 // ports, a storage folder of the test's own, and any extra options.
 func issGlobal(storage string, extra ...string) string {
-	return "{\n\tadmin localhost:2999\n\thttp_port 9080\n\thttps_port 9443\n\tgrace_period 1ns\n" +
+	return fmt.Sprintf("{\n\tadmin %s\n\thttp_port %d\n\thttps_port %d\n\tgrace_period 1ns\n", adminAddr, httpPort, httpsPort) +
 		"\tstorage file_system " + storage + "\n" + strings.Join(extra, "\n") + "\n}\n"
 }
 
@@ -66,11 +66,11 @@ const issErrors = `
 	}
 `
 
-// issSite is a whole Caddyfile: one site on http://localhost:9080 guarded by
+// issSite is a whole Caddyfile: one site on issBase guarded by
 // a jwt_auth block with the given lines; requests that pass get
 // "ok <sub>", errors their reason.
 func issSite(storage string, jwtLines []string, globalExtra ...string) string {
-	return issGlobal(storage, globalExtra...) + "\nhttp://localhost:9080 {\n\tjwt_auth {\n\t\t" +
+	return issGlobal(storage, globalExtra...) + "\n" + issBase + " {\n\tjwt_auth {\n\t\t" +
 		strings.Join(jwtLines, "\n\t\t") + "\n\t}\n\trespond \"ok {http.auth.user.id}\" 200\n" + issErrors + "}\n"
 }
 

@@ -115,7 +115,7 @@ func TestIssuerLoginJSON(t *testing.T) {
 	if kid == "" {
 		t.Errorf("access token header %v: no kid", ah)
 	}
-	for name, want := range map[string]any{"iss": "http://localhost:9080", "sub": "alice", "role": "admin"} {
+	for name, want := range map[string]any{"iss": issBase, "sub": "alice", "role": "admin"} {
 		if ac[name] != want {
 			t.Errorf("access claim %s = %#v, want %#v", name, ac[name], want)
 		}
@@ -144,8 +144,8 @@ func TestIssuerLoginJSON(t *testing.T) {
 	if rh["alg"] != "ES256" || rh["typ"] != "refresh+jwt" || rh["kid"] != kid {
 		t.Errorf("refresh token header %v: want alg ES256, typ refresh+jwt, kid %q", rh, kid)
 	}
-	if rc["sid"] != sid || rc["sub"] != "alice" || rc["iss"] != "http://localhost:9080" || rc["jti"] == jti || rc["jti"] == "" {
-		t.Errorf("refresh claims %v: want sid %q, sub alice, iss http://localhost:9080, a jti of its own", rc, sid)
+	if rc["sid"] != sid || rc["sub"] != "alice" || rc["iss"] != issBase || rc["jti"] == jti || rc["jti"] == "" {
+		t.Errorf("refresh claims %v: want sid %q, sub alice, iss %s, a jti of its own", rc, sid, issBase)
 	}
 	if riat, rexp := issInt(t, "refresh", rc, "iat"), issInt(t, "refresh", rc, "exp"); rexp-riat != 604800 {
 		t.Errorf("refresh iat %d exp %d: want exp = iat+604800", riat, rexp)
@@ -423,7 +423,7 @@ func TestIssuerLoginFormRedirects(t *testing.T) {
 		{`/\evil.example`, "/"},
 		{`\\evil.example`, "/"},
 		{"https://evil.example", "/"},
-		{"http://localhost:9080/ok", "/"},
+		{issBase + "/ok", "/"},
 		{"/%2F%2Fevil.example", "/"},
 		{"/%5Cevil.example", "/"},
 		{"/%2f/evil.example", "/"},
@@ -925,8 +925,8 @@ func TestIssuerJWKS(t *testing.T) {
 	r = issDo(t, http.MethodGet, "/.well-known/openid-configuration")
 	var disc map[string]any
 	if err := json.Unmarshal([]byte(r.Body), &disc); r.Status != 200 || err != nil || len(disc) != 2 ||
-		disc["issuer"] != "http://localhost:9080" || disc["jwks_uri"] != "http://localhost:9080/.well-known/jwks.json" {
-		t.Errorf("discovery: %s, want {issuer: http://localhost:9080, jwks_uri: http://localhost:9080/.well-known/jwks.json}", r)
+		disc["issuer"] != issBase || disc["jwks_uri"] != issBase+"/.well-known/jwks.json" {
+		t.Errorf("discovery: %s, want {issuer: %s, jwks_uri: %[2]s/.well-known/jwks.json}", r, issBase)
 	}
 
 	// Revoke one login, keep another, then load another config on the same
@@ -1099,8 +1099,7 @@ func TestIssuerUsersFile(t *testing.T) {
 // revocations: a logout on one is refused by the other within 10 s.
 func TestIssuerSharedStorage(t *testing.T) {
 	hash := issHash(t, issAlicePW)
-	cfg := issGlobal(t.TempDir()) + `
-http://localhost:9080 {
+	cfg := issGlobal(t.TempDir()) + "\n" + issBase + ` {
 	handle /a/* {
 		jwt_auth {
 			key auto
@@ -1195,15 +1194,15 @@ func TestIssuerLoadErrors(t *testing.T) {
 
 	// The JSON config path: provisioning checks the paths too.
 	t.Run("JSON_relative_login", func(t *testing.T) {
-		cfg := fmt.Sprintf(`{"admin":{"listen":"localhost:2999"},"storage":{"module":"file_system","root":%q},
-"apps":{"http":{"http_port":9080,"servers":{"srv0":{"listen":[":9080"],"routes":[{"handle":[
-{"handler":"jwt_auth","keys":[{"auto":"ES256"}],"login":"auth/login","users":[{"name":"alice","password":%q}]}]}]}}}}}`, t.TempDir(), hash)
+		cfg := fmt.Sprintf(`{"admin":{"listen":%q},"storage":{"module":"file_system","root":%q},
+"apps":{"http":{"http_port":%d,"servers":{"srv0":{"listen":[":%[3]d"],"routes":[{"handle":[
+{"handler":"jwt_auth","keys":[{"auto":"ES256"}],"login":"auth/login","users":[{"name":"alice","password":%q}]}]}]}}}}}`, adminAddr, t.TempDir(), httpPort, hash)
 		issLoadError(t, "JSON relative login", cfg, "json", "login: must be an absolute path")
 	})
 	t.Run("JSON_bad_same_site", func(t *testing.T) {
-		cfg := fmt.Sprintf(`{"admin":{"listen":"localhost:2999"},"storage":{"module":"file_system","root":%q},
-"apps":{"http":{"http_port":9080,"servers":{"srv0":{"listen":[":9080"],"routes":[{"handle":[
-{"handler":"jwt_auth","keys":[{"auto":"ES256"}],"login":"/login","users":[{"name":"alice","password":%q}],"cookie":{"same_site":"sideways"}}]}]}}}}}`, t.TempDir(), hash)
+		cfg := fmt.Sprintf(`{"admin":{"listen":%q},"storage":{"module":"file_system","root":%q},
+"apps":{"http":{"http_port":%d,"servers":{"srv0":{"listen":[":%[3]d"],"routes":[{"handle":[
+{"handler":"jwt_auth","keys":[{"auto":"ES256"}],"login":"/login","users":[{"name":"alice","password":%q}],"cookie":{"same_site":"sideways"}}]}]}}}}}`, adminAddr, t.TempDir(), httpPort, hash)
 		issLoadError(t, "JSON bad same_site", cfg, "json", "same_site")
 	})
 }

@@ -42,7 +42,7 @@ import (
 )
 
 // remoteBaseURL is the site every remote test config serves.
-const remoteBaseURL = "http://localhost:9080"
+var remoteBaseURL = baseURL
 
 // remoteHMAC is a 64-byte HMAC secret for the local-key parts of a config.
 const remoteHMAC = "remote-hmac-secret-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG"
@@ -298,24 +298,23 @@ func remoteGlobal(t *testing.T) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return fmt.Sprintf(`{
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
+	admin %s
+	http_port %d
+	https_port %d
 	grace_period 1ns
 	auto_https off
 	skip_install_trust
 	storage file_system %s
 }
-`, dir)
+`, adminAddr, httpPort, httpsPort, dir)
 }
 
-// remoteSite is a whole Caddyfile: one site on http://localhost:9080 with
+// remoteSite is a whole Caddyfile: one site on remoteBaseURL with
 // the metrics handler at /metrics, the given routes, and errors rendered
 // as the jwt_auth reason placeholder with their status.
 func remoteSite(t *testing.T, routes string) string {
 	t.Helper()
-	return remoteGlobal(t) + `
-http://localhost:9080 {
+	return remoteGlobal(t) + "\n" + remoteBaseURL + ` {
 	handle /metrics {
 		metrics
 	}
@@ -365,7 +364,7 @@ func remoteForgetIdle() {
 // text, or "" when the config loaded. Caddy must already run.
 func remoteLoadError(t *testing.T, cfg string) string {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://localhost:2999/load", strings.NewReader(cfg))
+	req, err := http.NewRequest(http.MethodPost, "http://"+adminAddr+"/load", strings.NewReader(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -661,7 +661,7 @@ func TestRemoteMetrics(t *testing.T) {
 	}
 
 	// The admin endpoint's /metrics reads the same registry.
-	ma := remoteScrape(t, "http://localhost:2999/metrics")
+	ma := remoteScrape(t, "http://"+adminAddr+"/metrics")
 	for series := range want {
 		if ma[series] != m1[series] {
 			t.Errorf("admin /metrics: %s = %v, the site's metrics handler says %v", series, ma[series], m1[series])
