@@ -83,7 +83,8 @@ func BenchmarkLoginTiming(b *testing.B) {
 // order so that drift in the machine's speed falls on all kinds alike, and
 // compares each kind with the reference by a Mann–Whitney U test. A kind
 // that skipped the hash comparison (a missing decoy) would be about a
-// thousand times faster and give |z| near 12; noise stays well under 4.
+// thousand times faster and give |z| = 10.9, the most 80 rounds can give;
+// runs on a busy 2-core machine gave |z| < 1.
 func TestLoginTiming(t *testing.T) {
 	if os.Getenv("CADDYJWT_TIMING") == "" {
 		t.Skip("on demand: CADDYJWT_TIMING=1 go test -run TestLoginTiming -v .")
