@@ -1220,15 +1220,19 @@ func TestIssuerRestart(t *testing.T) {
 	}
 	storage := filepath.Join(tmp, "storage")
 	cfgFile := filepath.Join(tmp, "Caddyfile")
+	// Ports of its own (9180 and 9543), moved like the others by
+	// CADDYJWT_TEST_PORT_OFFSET.
+	port := 9180 + portOffset
+	base := fmt.Sprintf("http://localhost:%d", port)
 	issWrite(t, cfgFile, []byte(`{
 	admin off
-	http_port 9180
-	https_port 9543
+	http_port `+strconv.Itoa(port)+`
+	https_port `+strconv.Itoa(9543+portOffset)+`
 	auto_https off
 	storage file_system `+storage+`
 }
 
-http://localhost:9180 {
+`+base+` {
 	jwt_auth {
 		key auto
 		login /auth/login
@@ -1243,7 +1247,6 @@ http://localhost:9180 {
 	}
 }
 `))
-	const base = "http://localhost:9180"
 	run := func() (stop func()) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		cmd := exec.CommandContext(ctx, bin, "run", "--config", cfgFile, "--adapter", "caddyfile")
