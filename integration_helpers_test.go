@@ -86,8 +86,9 @@ func keys(t *testing.T) *keySet {
 	return &theKeys
 }
 
-// keyDir returns a fresh directory for key files. Its path holds no word
-// that a load error is checked for (t.TempDir's would hold the test name).
+// keyDir returns a fresh directory for key files (or a storage folder, as
+// remoteSite uses it). Its path holds no word that a load error is checked
+// for (t.TempDir's would hold the test name).
 func keyDir(t *testing.T) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "cjt")
