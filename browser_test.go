@@ -1,7 +1,6 @@
 package caddyjwt
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -216,7 +215,7 @@ func browserStartExample(t *testing.T, bin string) {
 	cmd := exec.Command(bin, "run", "--config", "example/Caddyfile")
 	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	logs := new(browserSyncBuffer)
+	logs := new(syncBuffer)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -243,7 +242,7 @@ func browserStartExample(t *testing.T, bin string) {
 // loopback, so that it cannot hang on outside connections.
 func browserStart(t *testing.T, chromium string) context.Context {
 	t.Helper()
-	out := new(browserSyncBuffer)
+	out := new(syncBuffer)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium),
 		chromedp.Headless,
@@ -396,22 +395,4 @@ func (w *browserWatch) logs() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]string(nil), w.entries...)
-}
-
-// browserSyncBuffer is a bytes.Buffer for writers on several goroutines.
-type browserSyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *browserSyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *browserSyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

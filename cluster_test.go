@@ -246,27 +246,8 @@ type clusterNode struct {
 	name string
 	base string
 	cmd  *exec.Cmd
-	logs *clusterLog
+	logs *syncBuffer
 	once sync.Once
-}
-
-// clusterLog collects a process's output; Caddy writes it from another
-// goroutine.
-type clusterLog struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *clusterLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *clusterLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 func clusterStart(t *testing.T, bin, cfg string, port int) *clusterNode {
@@ -274,7 +255,7 @@ func clusterStart(t *testing.T, bin, cfg string, port int) *clusterNode {
 	n := &clusterNode{
 		name: fmt.Sprintf("localhost:%d", port),
 		base: fmt.Sprintf("http://localhost:%d", port),
-		logs: new(clusterLog),
+		logs: new(syncBuffer),
 	}
 	n.cmd = exec.Command(bin, "run", "--config", cfg, "--adapter", "caddyfile")
 	n.cmd.Env = append(os.Environ(),

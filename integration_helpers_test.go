@@ -1,15 +1,13 @@
 package caddyjwt_test
 
-// Helpers for the black-box integration suite in integration_test.go: a
-// Caddyfile skeleton, key material written to files in every format the
-// directive reads, token minting (through golang-jwt and by hand, for
-// tokens no library would produce), an HTTP client that never follows
-// redirects, and assertions on the spec's response shapes.
+// Key material, tokens and upstreams for the black-box suites (the
+// Caddyfiles, requests and assertions are in harness_test.go): key pairs
+// written to files in every format the directive reads, JWKs, token
+// minting (through golang-jwt and by hand, for tokens no library would
+// produce), an echoing upstream and a hit counter.
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -23,10 +21,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -36,348 +32,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/golang-jwt/jwt/v5"
 )
 
-const (
-	// realmHeader is what a request without a token gets.
-	realmHeader = `Bearer realm="localhost"`
-
-	// hmac64 is a 64-byte printable HMAC secret: it serves HS256, HS384
-	// and HS512.
-	hmac64 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
-)
-
-// globalBlock is the global options block every test Caddyfile starts with.
-var globalBlock = fmt.Sprintf(`{
-	admin %s
-	http_port %d
-	https_port %d
-	skip_install_trust
-	grace_period 1ns
-	auto_https off
-}
-`, adminAddr, httpPort, httpsPort)
-
-// globalBlockWith is globalBlock with more global options.
-func globalBlockWith(opts string) string {
-	return strings.TrimSuffix(globalBlock, "}\n") + opts + "\n}\n"
-}
-
-// errorsBlock renders every error as its jwt_auth reason, keeping the status.
-const errorsBlock = `
-	handle_errors {
-		respond "{http.auth.jwt_auth.error}" {http.error.status_code}
-	}
-`
-
-// siteConfig returns a whole Caddyfile: the global block and one site on
-// baseURL whose body is given.
-func siteConfig(body string) string {
-	return globalBlock + "\n" + baseURL + " {\n" + body + "\n}\n"
-}
-
-// guardConfig returns a Caddyfile whose site is guarded by a jwt_auth block
-// with the given body, answers "ok <sub>" to requests that pass, and
-// renders errors as the reason placeholder.
-func guardConfig(jwtBody string) string {
-	return siteConfig("\tjwt_auth {\n" + jwtBody + "\n\t}\n\trespond \"ok {http.auth.user.id}\" 200\n" + errorsBlock)
-}
-
-// lines joins subdirectives into a jwt_auth block body.
-func lines(l ...string) string {
-	return "\t\t" + strings.Join(l, "\n\t\t")
-}
-
-// startCaddy loads cfg into the in-process Caddy and stops the test if it
-// did not load.
-func startCaddy(t *testing.T, cfg string) {
-	t.Helper()
-	startConfig(t, cfg, "caddyfile")
-}
-
-func startConfig(t *testing.T, cfg, typ string) {
-	t.Helper()
-	failedBefore := t.Failed()
-	forgetAdminConnections()
-	tc := caddytest.NewTester(t)
-	tc.InitServer(cfg, typ)
-	if !failedBefore && t.Failed() {
-		t.Fatalf("config did not load:\n%s", cfg)
-	}
-}
-
-// assertLoadError asserts that cfg is refused at load with a message that
-// holds want (caddytest.AssertLoadError panics when the config loads; that
-// is turned into a test failure here).
-func assertLoadError(t *testing.T, cfg, want string) {
-	t.Helper()
-	defer func() {
-		if r := recover(); r != nil {
-			t.Errorf("config loaded without error, want a load error naming %q:\n%s", want, cfg)
-		}
-	}()
-	forgetAdminConnections()
-	caddytest.AssertLoadError(t, cfg, "caddyfile", want)
-}
-
-// forgetAdminConnections closes the idle keep-alive connections that
-// caddytest's admin requests leave in http.DefaultTransport: a config load
-// replaces Caddy's admin server, and a POST sent on a connection to the old
-// one is reset.
-func forgetAdminConnections() {
-	if tr, ok := http.DefaultTransport.(*http.Transport); ok {
-		tr.CloseIdleConnections()
-	}
-}
-
-// loadErrorText posts cfg to the admin endpoint and returns the error text
-// (empty when the config loaded).
-func loadErrorText(t *testing.T, cfg string) string {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://"+adminAddr+"/load", strings.NewReader(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "text/caddyfile")
-	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
-	if err != nil {
-		t.Fatalf("posting config: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode == http.StatusOK {
-		return ""
-	}
-	return string(b)
-}
-
-// ---------------------------------------------------------------------------
-// HTTP
-
-// response is what a test request got back.
-type response struct {
-	Status int
-	Header http.Header
-	Body   string
-}
-
-var httpClient = &http.Client{
-	Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			_, port, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			var d net.Dialer
-			return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
-		},
-		DisableKeepAlives: true,
-	},
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	Timeout:       10 * time.Second,
-}
-
-// reqOpt changes a request before it is sent.
-type reqOpt func(*http.Request)
-
-// bearer sends "Authorization: Bearer <tok>".
-func bearer(tok string) reqOpt {
-	return func(r *http.Request) { r.Header.Add("Authorization", "Bearer "+tok) }
-}
-
-// header adds a header line (the name canonicalized).
-func header(k, v string) reqOpt {
-	return func(r *http.Request) { r.Header.Add(k, v) }
-}
-
-// rawHeader adds a header line with its name exactly as given.
-func rawHeader(k, v string) reqOpt {
-	return func(r *http.Request) { r.Header[k] = append(r.Header[k], v) }
-}
-
-// cookie adds a "Cookie: name=value" line.
-func cookie(name, value string) reqOpt {
-	return func(r *http.Request) { r.Header.Add("Cookie", name+"="+value) }
-}
-
-// host sends another Host header.
-func host(h string) reqOpt {
-	return func(r *http.Request) { r.Host = h }
-}
-
-// body sends a request body.
-func body(s string) reqOpt {
-	return func(r *http.Request) {
-		r.Body = io.NopCloser(strings.NewReader(s))
-		r.ContentLength = int64(len(s))
-	}
-}
-
-func doRequest(t *testing.T, method, path string, opts ...reqOpt) response {
-	t.Helper()
-	req, err := http.NewRequest(method, baseURL+path, nil)
-	if err != nil {
-		t.Fatalf("building %s %s: %v", method, path, err)
-	}
-	for _, o := range opts {
-		o(req)
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", method, path, err)
-	}
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
-}
-
-func get(t *testing.T, path string, opts ...reqOpt) response {
-	t.Helper()
-	return doRequest(t, http.MethodGet, path, opts...)
-}
-
-// rawRequest sends a request written by hand (so that its target is sent
-// byte for byte) and reads one response.
-func rawRequest(t *testing.T, raw string) response {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", httpPort), 5*time.Second)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(conn, raw); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("reading response to %q: %v", firstLine(raw), err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
-}
-
-func firstLine(s string) string {
-	if i := strings.Index(s, "\r\n"); i >= 0 {
-		return s[:i]
-	}
-	return s
-}
-
-// ---------------------------------------------------------------------------
-// assertions
-
-// wantOK asserts a 200 with the given body.
-func wantOK(t *testing.T, label string, r response, body string) {
-	t.Helper()
-	if r.Status != http.StatusOK || r.Body != body {
-		t.Errorf("%s: got %d %q (WWW-Authenticate %q), want 200 %q", label, r.Status, r.Body, r.Header.Get("WWW-Authenticate"), body)
-	}
-}
-
-// wantMissing asserts the "no token" row: 401 with a bare realm challenge.
-// The body is the reason when the site renders errors with errorsBlock.
-func wantMissing(t *testing.T, label string, r response) {
-	t.Helper()
-	wantRefusal(t, label, r, http.StatusUnauthorized, realmHeader, "missing")
-}
-
-// wantInvalid asserts the "bad token" row with its reason and description.
-func wantInvalid(t *testing.T, label string, r response, reason, description string) {
-	t.Helper()
-	wantRefusal(t, label, r, http.StatusUnauthorized,
-		fmt.Sprintf(`Bearer realm="localhost", error="invalid_token", error_description=%q`, description), reason)
-}
-
-// wantInvalidReason asserts a 401 invalid_token refusal with one of the
-// given reasons, whatever its description (which must still be one of the
-// fixed phrases).
-func wantInvalidReason(t *testing.T, label string, r response, reasons ...string) {
-	t.Helper()
-	if r.Status != http.StatusUnauthorized {
-		t.Errorf("%s: got status %d (body %q), want 401", label, r.Status, r.Body)
-		return
-	}
-	ok := false
-	for _, reason := range reasons {
-		if r.Body == reason {
-			ok = true
-		}
-	}
-	if !ok {
-		t.Errorf("%s: reason %q, want one of %q", label, r.Body, reasons)
-	}
-	wa := r.Header.Values("WWW-Authenticate")
-	if len(wa) != 1 {
-		t.Errorf("%s: WWW-Authenticate %q, want exactly one", label, wa)
-		return
-	}
-	const prefix = `Bearer realm="localhost", error="invalid_token", error_description="`
-	if !strings.HasPrefix(wa[0], prefix) || !strings.HasSuffix(wa[0], `"`) {
-		t.Errorf("%s: WWW-Authenticate %q, want %s<reason>\"", label, wa[0], prefix)
-		return
-	}
-	desc := strings.TrimSuffix(strings.TrimPrefix(wa[0], prefix), `"`)
-	if !knownDescriptions[desc] {
-		t.Errorf("%s: error_description %q is not one of the fixed phrases", label, desc)
-	}
-	if sc := r.Header.Values("Set-Cookie"); len(sc) > 0 {
-		t.Errorf("%s: refused request got Set-Cookie %q", label, sc)
-	}
-}
-
-var knownDescriptions = map[string]bool{
-	"token malformed":         true,
-	"header not accepted":     true,
-	"token expired":           true,
-	"token not yet valid":     true,
-	"signature invalid":       true,
-	"unknown signing key":     true,
-	"algorithm not accepted":  true,
-	"issuer not accepted":     true,
-	"audience not accepted":   true,
-	"expiry missing":          true,
-	"lifetime too long":       true,
-	"claim has wrong type":    true,
-	"token type not accepted": true,
-}
-
-// wantForbidden asserts the "require rule fails" row.
-func wantForbidden(t *testing.T, label string, r response) {
-	t.Helper()
-	wantRefusal(t, label, r, http.StatusForbidden, `Bearer realm="localhost", error="insufficient_scope"`, "forbidden")
-}
-
-func wantRefusal(t *testing.T, label string, r response, status int, challenge, reason string) {
-	t.Helper()
-	if r.Status != status {
-		t.Errorf("%s: got status %d (body %q, WWW-Authenticate %q), want %d %s", label, r.Status, r.Body, r.Header.Values("WWW-Authenticate"), status, reason)
-		return
-	}
-	if wa := r.Header.Values("WWW-Authenticate"); len(wa) != 1 || wa[0] != challenge {
-		t.Errorf("%s: WWW-Authenticate %q, want [%q]", label, wa, challenge)
-	}
-	if reason != "" && r.Body != reason {
-		t.Errorf("%s: reason placeholder %q, want %q", label, r.Body, reason)
-	}
-	if sc := r.Header.Values("Set-Cookie"); len(sc) > 0 {
-		t.Errorf("%s: refused request got Set-Cookie %q", label, sc)
-	}
-}
-
-// wantNotServed asserts that a response did not hand out the marked content.
-func wantNotServed(t *testing.T, label string, r response, marker string) {
-	t.Helper()
-	if r.Status/100 == 2 || strings.Contains(r.Body, marker) {
-		t.Errorf("%s: got %d %q, the guarded file must not be served without a token", label, r.Status, r.Body)
-	}
-}
+// hmac64 is a 64-byte printable HMAC secret: it serves HS256, HS384 and
+// HS512.
+const hmac64 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
 
 // ---------------------------------------------------------------------------
 // keys
@@ -426,8 +86,9 @@ func keys(t *testing.T) *keySet {
 	return &theKeys
 }
 
-// keyDir returns a fresh directory for key files. Its path holds no word
-// that a load error is checked for (t.TempDir's would hold the test name).
+// keyDir returns a fresh directory for key files (or a storage folder, as
+// remoteSite uses it). Its path holds no word that a load error is checked
+// for (t.TempDir's would hold the test name).
 func keyDir(t *testing.T) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "cjt")

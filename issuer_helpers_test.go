@@ -1,14 +1,13 @@
 package caddyjwt_test
 
 // Helpers for the issuer's black-box integration tests
-// (issuer_integration_test.go): Caddyfiles with a storage of the test's
-// own, an HTTP client that never follows redirects, login and token
-// helpers, and assertions on the issuer's response shapes. Every name
-// starts with "iss": other files of this package declare generic names.
+// (issuer_integration_test.go): login and token helpers, users files, the
+// issuer's JWKs, and assertions on the issuer's response shapes. The
+// Caddyfiles, requests and generic assertions are in harness_test.go.
+// Issuer helpers start with "iss".
 
 import (
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -18,30 +17,16 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
-	"io"
 	"math/big"
-	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
-	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	"github.com/golang-jwt/jwt/v5"
-	"golang.org/x/crypto/bcrypt"
-
-	_ "github.com/caddyjwt/caddyjwt"
 )
-
-// issBase is the site every in-process test config serves.
-var issBase = baseURL
 
 // issArgon2Password and issArgon2Hash: a hash made once with
 // `go run ./cmd/caddy hash-password --algorithm argon2id --plaintext argon-pass-1`
@@ -52,214 +37,12 @@ const (
 	issArgon2Hash     = "$argon2id$v=19$m=47104,t=1,p=1$AV1SAXxzolyqbQ4KfQQ1dw$tKw9AvjlnYxQhO9MwANvShd+4iokznQhb6UaWrCVCHs"
 )
 
-// issGlobal is the global options block: the test Caddy's admin and
-// ports, a storage folder of the test's own, and any extra options.
-func issGlobal(storage string, extra ...string) string {
-	return fmt.Sprintf("{\n\tadmin %s\n\thttp_port %d\n\thttps_port %d\n\tgrace_period 1ns\n", adminAddr, httpPort, httpsPort) +
-		"\tstorage file_system " + storage + "\n" + strings.Join(extra, "\n") + "\n}\n"
-}
-
-// issErrors renders every error as the jwt_auth reason, keeping the status.
-const issErrors = `
-	handle_errors {
-		respond "{http.auth.jwt_auth.error}" {http.error.status_code}
-	}
-`
-
-// issSite is a whole Caddyfile: one site on issBase guarded by
-// a jwt_auth block with the given lines; requests that pass get
-// "ok <sub>", errors their reason.
-func issSite(storage string, jwtLines []string, globalExtra ...string) string {
-	return issGlobal(storage, globalExtra...) + "\n" + issBase + " {\n\tjwt_auth {\n\t\t" +
-		strings.Join(jwtLines, "\n\t\t") + "\n\t}\n\trespond \"ok {http.auth.user.id}\" 200\n" + issErrors + "}\n"
-}
-
-// issForgetConns closes idle keep-alive connections that caddytest's admin
-// requests leave in http.DefaultTransport: a config load replaces the admin
-// server, and a request sent on a connection to the old one is reset.
-func issForgetConns() {
-	if tr, ok := http.DefaultTransport.(*http.Transport); ok {
-		tr.CloseIdleConnections()
-	}
-}
-
-// issStart loads cfg into the in-process Caddy, stopping the test if it
-// does not load.
-func issStart(t *testing.T, cfg string) {
-	t.Helper()
-	issStartAs(t, cfg, "caddyfile")
-}
-
-func issStartAs(t *testing.T, cfg, adapter string) {
-	t.Helper()
-	failedBefore := t.Failed()
-	issForgetConns()
-	caddytest.NewTester(t).InitServer(cfg, adapter)
-	if !failedBefore && t.Failed() {
-		t.Fatalf("config did not load:\n%s", cfg)
-	}
-}
-
-// issLoadError asserts, with caddytest.AssertLoadError, that cfg is refused
-// at load with an error holding want. AssertLoadError panics when the
-// config loads; that is turned into a failure here.
-func issLoadError(t *testing.T, label, cfg, adapter, want string) {
-	t.Helper()
-	defer func() {
-		if r := recover(); r != nil {
-			t.Errorf("%s: config loaded, want a load error naming %q:\n%s", label, want, cfg)
-		}
-	}()
-	issForgetConns()
-	caddytest.AssertLoadError(t, cfg, adapter, want)
-}
-
 // ---------------------------------------------------------------------------
-// HTTP
-
-// issResp is what a test request got back.
-type issResp struct {
-	Status int
-	Header http.Header
-	Body   string
-}
-
-// issTransport dials 127.0.0.1 whatever the host, like caddytest, and
-// never reuses a connection (configs are reloaded between requests).
-func issTransport() *http.Transport {
-	return &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			_, port, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			var d net.Dialer
-			return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
-		},
-		DisableKeepAlives: true,
-	}
-}
-
-func issNoRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
-// issHTTP is the client of most tests: no cookie jar, no redirects.
-var issHTTP = &http.Client{Transport: issTransport(), CheckRedirect: issNoRedirect, Timeout: 15 * time.Second}
-
-// issBrowser is a client with a cookie jar, not following redirects.
-func issBrowser(t *testing.T) *http.Client {
-	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &http.Client{Transport: issTransport(), CheckRedirect: issNoRedirect, Jar: jar, Timeout: 15 * time.Second}
-}
-
-// issOpt changes a request before it is sent.
-type issOpt func(*http.Request)
-
-func issBearer(tok string) issOpt {
-	return func(r *http.Request) { r.Header.Add("Authorization", "Bearer "+tok) }
-}
-
-func issHeader(k, v string) issOpt {
-	return func(r *http.Request) { r.Header.Add(k, v) }
-}
-
-func issCookie(name, value string) issOpt {
-	return func(r *http.Request) { r.Header.Add("Cookie", name+"="+value) }
-}
-
-// issBody sends a body with a content type (none when ct is empty).
-func issBody(ct, s string) issOpt {
-	return func(r *http.Request) {
-		r.Body = io.NopCloser(strings.NewReader(s))
-		r.ContentLength = int64(len(s))
-		if ct != "" {
-			r.Header.Set("Content-Type", ct)
-		}
-	}
-}
-
-// issJSON sends v as an application/json body.
-func issJSON(v any) issOpt {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return issBody("application/json", string(b))
-}
-
-// issForm sends an application/x-www-form-urlencoded body.
-func issForm(kv ...string) issOpt {
-	v := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		v.Add(kv[i], kv[i+1])
-	}
-	return issBody("application/x-www-form-urlencoded", v.Encode())
-}
-
-// issDo sends a request with issHTTP; target is a path on issBase or an
-// absolute URL.
-func issDo(t *testing.T, method, target string, opts ...issOpt) issResp {
-	t.Helper()
-	return issDoWith(t, issHTTP, method, target, opts...)
-}
-
-func issDoWith(t *testing.T, c *http.Client, method, target string, opts ...issOpt) issResp {
-	t.Helper()
-	r, err := issTry(c, method, target, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// issTry sends a request and reports a transport error instead of failing
-// the test, for goroutines.
-func issTry(c *http.Client, method, target string, opts ...issOpt) (issResp, error) {
-	if strings.HasPrefix(target, "/") {
-		target = issBase + target
-	}
-	req, err := http.NewRequest(method, target, nil)
-	if err != nil {
-		return issResp{}, fmt.Errorf("building %s %s: %w", method, target, err)
-	}
-	for _, o := range opts {
-		o(req)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return issResp{}, fmt.Errorf("%s %s: %w", method, target, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return issResp{}, fmt.Errorf("%s %s: reading body: %w", method, target, err)
-	}
-	return issResp{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}, nil
-}
-
-func (r issResp) String() string {
-	var cookies []string
-	for _, line := range r.Header.Values("Set-Cookie") {
-		nv, attrs, _ := strings.Cut(line, ";")
-		name, value, _ := strings.Cut(nv, "=")
-		cookies = append(cookies, name+"="+issTrim(value, 12)+";"+attrs)
-	}
-	return fmt.Sprintf("%d %q (Set-Cookie %q, WWW-Authenticate %q)", r.Status, issTrim(r.Body, 80), cookies, r.Header.Get("WWW-Authenticate"))
-}
-
-func issTrim(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}
+// cookies
 
 // issSetCookie is the one Set-Cookie line of the cookie name, or "" when
 // none was set; two lines for one name fail the test.
-func issSetCookie(t *testing.T, label string, r issResp, name string) string {
+func issSetCookie(t *testing.T, label string, r response, name string) string {
 	t.Helper()
 	var found []string
 	for _, line := range r.Header.Values("Set-Cookie") {
@@ -290,15 +73,15 @@ type issTokens struct {
 }
 
 // issLoginResp posts a JSON login.
-func issLoginResp(t *testing.T, path, user, password string, opts ...issOpt) issResp {
+func issLoginResp(t *testing.T, path, user, password string, opts ...reqOpt) response {
 	t.Helper()
-	opts = append([]issOpt{issJSON(map[string]string{"username": user, "password": password})}, opts...)
-	return issDo(t, http.MethodPost, path, opts...)
+	opts = append([]reqOpt{jsonBody(map[string]string{"username": user, "password": password})}, opts...)
+	return doRequest(t, http.MethodPost, path, opts...)
 }
 
 // issLogin logs in with JSON and returns the tokens; anything but 200 with
 // an access token stops the test.
-func issLogin(t *testing.T, path, user, password string, opts ...issOpt) issTokens {
+func issLogin(t *testing.T, path, user, password string, opts ...reqOpt) issTokens {
 	t.Helper()
 	r := issLoginResp(t, path, user, password, opts...)
 	if r.Status != http.StatusOK {
@@ -307,7 +90,7 @@ func issLogin(t *testing.T, path, user, password string, opts ...issOpt) issToke
 	return issDecodeTokens(t, "login as "+user, r)
 }
 
-func issDecodeTokens(t *testing.T, label string, r issResp) issTokens {
+func issDecodeTokens(t *testing.T, label string, r response) issTokens {
 	t.Helper()
 	var tok issTokens
 	if err := json.Unmarshal([]byte(r.Body), &tok); err != nil || tok.AccessToken == "" {
@@ -317,10 +100,10 @@ func issDecodeTokens(t *testing.T, label string, r issResp) issTokens {
 }
 
 // issRefreshJSON posts {"refresh_token": tok} to path.
-func issRefreshJSON(t *testing.T, path, tok string, opts ...issOpt) issResp {
+func issRefreshJSON(t *testing.T, path, tok string, opts ...reqOpt) response {
 	t.Helper()
-	opts = append([]issOpt{issJSON(map[string]string{"refresh_token": tok})}, opts...)
-	return issDo(t, http.MethodPost, path, opts...)
+	opts = append([]reqOpt{jsonBody(map[string]string{"refresh_token": tok})}, opts...)
+	return doRequest(t, http.MethodPost, path, opts...)
 }
 
 // issParts decodes a compact JWS without verifying it; numbers are kept as
@@ -329,12 +112,12 @@ func issParts(t *testing.T, tok string) (header, claims map[string]any) {
 	t.Helper()
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
-		t.Fatalf("token %q: %d parts", issTrim(tok, 40), len(parts))
+		t.Fatalf("token %q: %d parts", shorten(tok, 40), len(parts))
 	}
 	decode := func(s string) map[string]any {
 		b, err := base64.RawURLEncoding.DecodeString(s)
 		if err != nil {
-			t.Fatalf("token part %q: %v", issTrim(s, 40), err)
+			t.Fatalf("token part %q: %v", shorten(s, 40), err)
 		}
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.UseNumber()
@@ -360,16 +143,6 @@ func issInt(t *testing.T, label string, claims map[string]any, name string) int6
 		t.Errorf("%s: claim %s = %s, want an integer", label, name, n)
 	}
 	return i
-}
-
-// issHash is a bcrypt hash at the lowest cost, for speed.
-func issHash(t *testing.T, password string) string {
-	t.Helper()
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(h)
 }
 
 // issWrite writes a file atomically (a temporary file renamed over it), so
@@ -416,20 +189,6 @@ func issStorageKey(t *testing.T, storage, alg string) crypto.Signer {
 	s, ok := k.(crypto.Signer)
 	if !ok {
 		t.Fatalf("%s: %T is not a signer", p, k)
-	}
-	return s
-}
-
-// issSign signs claims with key, with the given header fields.
-func issSign(t *testing.T, m jwt.SigningMethod, key any, claims jwt.MapClaims, header map[string]any) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(m, claims)
-	for k, v := range header {
-		tok.Header[k] = v
-	}
-	s, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatal(err)
 	}
 	return s
 }
@@ -489,16 +248,8 @@ func issVerifyWith(t *testing.T, label, tok string, pub any) {
 // ---------------------------------------------------------------------------
 // assertions
 
-// issWantOK asserts that the guard let a request through as user.
-func issWantOK(t *testing.T, label string, r issResp, user string) {
-	t.Helper()
-	if r.Status != http.StatusOK || r.Body != "ok "+user {
-		t.Errorf("%s: got %s, want 200 %q", label, r, "ok "+user)
-	}
-}
-
 // issWantRevoked asserts the guard's refusal of a revoked token.
-func issWantRevoked(t *testing.T, label string, r issResp) {
+func issWantRevoked(t *testing.T, label string, r response) {
 	t.Helper()
 	want := `Bearer realm="localhost", error="invalid_token", error_description="token revoked"`
 	if r.Status != http.StatusUnauthorized || r.Header.Get("WWW-Authenticate") != want || r.Body != "revoked" {
@@ -507,7 +258,7 @@ func issWantRevoked(t *testing.T, label string, r issResp) {
 }
 
 // issWantJSONError asserts a JSON error body {"error": code} with status.
-func issWantJSONError(t *testing.T, label string, r issResp, status int, code string) {
+func issWantJSONError(t *testing.T, label string, r response, status int, code string) {
 	t.Helper()
 	var body map[string]any
 	err := json.Unmarshal([]byte(r.Body), &body)
@@ -519,27 +270,19 @@ func issWantJSONError(t *testing.T, label string, r issResp, status int, code st
 	}
 }
 
-// issWantStatus asserts a status.
-func issWantStatus(t *testing.T, label string, r issResp, status int) {
-	t.Helper()
-	if r.Status != status {
-		t.Errorf("%s: got %s, want %d", label, r, status)
-	}
-}
-
 // issWantNoTokenCookies asserts that a response set no token cookie.
-func issWantNoTokenCookies(t *testing.T, label string, r issResp) {
+func issWantNoTokenCookies(t *testing.T, label string, r response) {
 	t.Helper()
 	for _, line := range r.Header.Values("Set-Cookie") {
 		if name, _, _ := strings.Cut(line, "="); strings.HasPrefix(name, "access_token") {
-			t.Errorf("%s: unexpected Set-Cookie %q", label, issTrim(line, 40))
+			t.Errorf("%s: unexpected Set-Cookie %q", label, shorten(line, 40))
 		}
 	}
 }
 
 // issWantRetryAfter asserts a 429 whose Retry-After is whole seconds in
 // [1, max].
-func issWantRetryAfter(t *testing.T, label string, r issResp, max int) int {
+func issWantRetryAfter(t *testing.T, label string, r response, max int) int {
 	t.Helper()
 	if r.Status != http.StatusTooManyRequests {
 		t.Errorf("%s: got %s, want 429", label, r)
@@ -551,19 +294,4 @@ func issWantRetryAfter(t *testing.T, label string, r issResp, max int) int {
 	}
 	issWantNoTokenCookies(t, label, r)
 	return n
-}
-
-// issEventually polls cond every 100ms until it holds or within passes.
-func issEventually(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for {
-		if cond() {
-			return time.Since(start)
-		}
-		if time.Since(start) > within {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

@@ -52,7 +52,7 @@ func TestIssuerLoginJSON(t *testing.T) {
 	dir := t.TempDir()
 	users := issJSONFile(t, dir, "users.json", map[string]any{
 		"alice": map[string]any{
-			"password": issHash(t, issAlicePW),
+			"password": bcryptHash(t, issAlicePW),
 			"claims": map[string]any{
 				"role": "admin", "groups": []string{"a", "b"},
 				// registered claims a users file must not override
@@ -62,11 +62,11 @@ func TestIssuerLoginJSON(t *testing.T) {
 		},
 		"carol": map[string]any{"password": issArgon2Hash},
 	})
-	issStart(t, issSite(t.TempDir(), issStdLines("users_file "+users, "user bob "+issHash(t, issBobPW), "login_limit 100 1m")))
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("users_file "+users, "user bob "+bcryptHash(t, issBobPW), "login_limit 100 1m")))
 
 	before := time.Now().Unix()
 	// A charset parameter on the content type is fine.
-	r := issDo(t, http.MethodPost, "/auth/login", issBody("application/json; charset=utf-8",
+	r := doRequest(t, http.MethodPost, "/auth/login", typedBody("application/json; charset=utf-8",
 		fmt.Sprintf(`{"username":"alice","password":%q}`, issAlicePW)))
 	if r.Status != http.StatusOK {
 		t.Fatalf("JSON login: %s, want 200", r)
@@ -115,7 +115,7 @@ func TestIssuerLoginJSON(t *testing.T) {
 	if kid == "" {
 		t.Errorf("access token header %v: no kid", ah)
 	}
-	for name, want := range map[string]any{"iss": issBase, "sub": "alice", "role": "admin"} {
+	for name, want := range map[string]any{"iss": baseURL, "sub": "alice", "role": "admin"} {
 		if ac[name] != want {
 			t.Errorf("access claim %s = %#v, want %#v", name, ac[name], want)
 		}
@@ -144,18 +144,18 @@ func TestIssuerLoginJSON(t *testing.T) {
 	if rh["alg"] != "ES256" || rh["typ"] != "refresh+jwt" || rh["kid"] != kid {
 		t.Errorf("refresh token header %v: want alg ES256, typ refresh+jwt, kid %q", rh, kid)
 	}
-	if rc["sid"] != sid || rc["sub"] != "alice" || rc["iss"] != issBase || rc["jti"] == jti || rc["jti"] == "" {
-		t.Errorf("refresh claims %v: want sid %q, sub alice, iss %s, a jti of its own", rc, sid, issBase)
+	if rc["sid"] != sid || rc["sub"] != "alice" || rc["iss"] != baseURL || rc["jti"] == jti || rc["jti"] == "" {
+		t.Errorf("refresh claims %v: want sid %q, sub alice, iss %s, a jti of its own", rc, sid, baseURL)
 	}
 	if riat, rexp := issInt(t, "refresh", rc, "iat"), issInt(t, "refresh", rc, "exp"); rexp-riat != 604800 {
 		t.Errorf("refresh iat %d exp %d: want exp = iat+604800", riat, rexp)
 	}
 
 	// The guard takes the access token from the header and the cookie.
-	issWantOK(t, "access token in Authorization", issDo(t, http.MethodGet, "/page", issBearer(tok.AccessToken)), "alice")
-	issWantOK(t, "access token in the cookie", issDo(t, http.MethodGet, "/page", issCookie("access_token", tok.AccessToken)), "alice")
+	wantOK(t, "access token in Authorization", get(t, "/page", bearer(tok.AccessToken)), "ok alice")
+	wantOK(t, "access token in the cookie", get(t, "/page", cookie("access_token", tok.AccessToken)), "ok alice")
 	// ...but never the refresh token as an access token.
-	if r := issDo(t, http.MethodGet, "/page", issBearer(tok.RefreshToken)); r.Status != http.StatusUnauthorized ||
+	if r := get(t, "/page", bearer(tok.RefreshToken)); r.Status != http.StatusUnauthorized ||
 		!strings.Contains(r.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
 		t.Errorf("refresh token as access token: %s, want 401 invalid_token", r)
 	}
@@ -169,9 +169,9 @@ func TestIssuerLoginJSON(t *testing.T) {
 
 	// Config users (bcrypt) and argon2id users from the file log in too.
 	bob := issLogin(t, "/auth/login", "bob", issBobPW)
-	issWantOK(t, "bob", issDo(t, http.MethodGet, "/", issBearer(bob.AccessToken)), "bob")
+	wantOK(t, "bob", get(t, "/", bearer(bob.AccessToken)), "ok bob")
 	carol := issLogin(t, "/auth/login", "carol", issArgon2Password)
-	issWantOK(t, "carol (argon2id)", issDo(t, http.MethodGet, "/", issBearer(carol.AccessToken)), "carol")
+	wantOK(t, "carol (argon2id)", get(t, "/", bearer(carol.AccessToken)), "ok carol")
 	issWantJSONError(t, "carol, wrong password", issLoginResp(t, "/auth/login", "carol", issArgon2Password+"x"), 401, "invalid_credentials")
 }
 
@@ -179,10 +179,10 @@ func TestIssuerLoginJSON(t *testing.T) {
 // written into issued tokens, which the guard then accepts; discovery
 // names that issuer.
 func TestIssuerIssuerAudience(t *testing.T) {
-	issStart(t, issSite(t.TempDir(), issStdLines(
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines(
 		"issuer https://auth.example https://other.example",
 		"audience api web",
-		"user alice "+issHash(t, issAlicePW))))
+		"user alice "+bcryptHash(t, issAlicePW))))
 	tok := issLogin(t, "/auth/login", "alice", issAlicePW)
 	_, c := issParts(t, tok.AccessToken)
 	if c["iss"] != "https://auth.example" {
@@ -204,12 +204,12 @@ func TestIssuerIssuerAudience(t *testing.T) {
 	if rc["iss"] != "https://auth.example" {
 		t.Errorf("refresh iss = %#v, want https://auth.example", rc["iss"])
 	}
-	issWantOK(t, "issued token", issDo(t, http.MethodGet, "/", issBearer(tok.AccessToken)), "alice")
+	wantOK(t, "issued token", get(t, "/", bearer(tok.AccessToken)), "ok alice")
 	if r := issRefreshJSON(t, "/auth/refresh", tok.RefreshToken); r.Status != http.StatusOK {
 		t.Errorf("refresh with issuer and audience set: %s, want 200", r)
 	}
 
-	r := issDo(t, http.MethodGet, "/.well-known/openid-configuration")
+	r := get(t, "/.well-known/openid-configuration")
 	var disc map[string]string
 	if err := json.Unmarshal([]byte(r.Body), &disc); r.Status != 200 || err != nil ||
 		disc["issuer"] != "https://auth.example" || !strings.HasSuffix(disc["jwks_uri"], "/.well-known/jwks.json") {
@@ -223,11 +223,11 @@ func TestIssuerLoginFailures(t *testing.T) {
 	dir := t.TempDir()
 	long72 := strings.Repeat("p", 72)
 	users := issJSONFile(t, dir, "users.json", map[string]any{
-		"alice": map[string]any{"password": issHash(t, issAlicePW)},
-		"dave":  map[string]any{"password": issHash(t, "dave-pw"), "disabled": true},
-		"long":  map[string]any{"password": issHash(t, long72)},
+		"alice": map[string]any{"password": bcryptHash(t, issAlicePW)},
+		"dave":  map[string]any{"password": bcryptHash(t, "dave-pw"), "disabled": true},
+		"long":  map[string]any{"password": bcryptHash(t, long72)},
 	})
-	issStart(t, issSite(t.TempDir(), issStdLines("users_file "+users, "login_limit 1000 1m")))
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("users_file "+users, "login_limit 1000 1m")))
 
 	for _, tc := range []struct {
 		label, body string
@@ -241,7 +241,7 @@ func TestIssuerLoginFailures(t *testing.T) {
 		{"bcrypt password over 72 bytes, first 72 right", `{"username":"long","password":"` + long72 + `x"}`},
 		{"user name in other case", `{"username":"Alice","password":"` + issAlicePW + `"}`},
 	} {
-		r := issDo(t, http.MethodPost, "/auth/login", issBody("application/json", tc.body))
+		r := doRequest(t, http.MethodPost, "/auth/login", typedBody("application/json", tc.body))
 		issWantJSONError(t, tc.label, r, http.StatusUnauthorized, "invalid_credentials")
 		issWantNoTokenCookies(t, tc.label, r)
 	}
@@ -250,8 +250,8 @@ func TestIssuerLoginFailures(t *testing.T) {
 
 	// Form: the login page again, 401, with the message; the user name is
 	// escaped, the return target kept.
-	r := issDo(t, http.MethodPost, "/auth/login", issForm("username", `<script>alert(1)</script>`, "password", "wrong", "return", "/app"))
-	issWantStatus(t, "form, wrong password", r, http.StatusUnauthorized)
+	r := doRequest(t, http.MethodPost, "/auth/login", formBody("username", `<script>alert(1)</script>`, "password", "wrong", "return", "/app"))
+	wantStatus(t, "form, wrong password", r, http.StatusUnauthorized)
 	issWantNoTokenCookies(t, "form, wrong password", r)
 	if !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") || !strings.Contains(r.Body, "<form") ||
 		!strings.Contains(r.Body, "Wrong user name or password") || !strings.Contains(r.Body, `value="/app"`) {
@@ -263,26 +263,26 @@ func TestIssuerLoginFailures(t *testing.T) {
 	if r.Header.Get("X-Frame-Options") != "DENY" || r.Header.Get("Content-Security-Policy") == "" {
 		t.Errorf("form, wrong password: the page lacks its security headers: %v", r.Header)
 	}
-	r = issDo(t, http.MethodPost, "/auth/login", issForm("username", "dave", "password", "dave-pw"))
+	r = doRequest(t, http.MethodPost, "/auth/login", formBody("username", "dave", "password", "dave-pw"))
 	if r.Status != http.StatusUnauthorized || !strings.Contains(r.Body, "Wrong user name or password") {
 		t.Errorf("form, disabled user: %s, want 401 with the login page", r)
 	}
 
 	// Malformed requests.
 	big := fmt.Sprintf(`{"username":"alice","password":%q}`, strings.Repeat("x", 70<<10))
-	issWantStatus(t, "body over 64 KiB", issDo(t, http.MethodPost, "/auth/login", issBody("application/json", big)), http.StatusRequestEntityTooLarge)
-	issWantStatus(t, "form body over 64 KiB", issDo(t, http.MethodPost, "/auth/login",
-		issBody("application/x-www-form-urlencoded", "username=alice&password="+strings.Repeat("x", 70<<10))), http.StatusRequestEntityTooLarge)
-	issWantStatus(t, "text/plain", issDo(t, http.MethodPost, "/auth/login", issBody("text/plain", "username=alice")), http.StatusUnsupportedMediaType)
-	issWantStatus(t, "multipart", issDo(t, http.MethodPost, "/auth/login", issBody("multipart/form-data; boundary=x", "--x--")), http.StatusUnsupportedMediaType)
-	issWantStatus(t, "no content type", issDo(t, http.MethodPost, "/auth/login", issBody("", `{"username":"alice"}`)), http.StatusUnsupportedMediaType)
-	issWantStatus(t, "malformed JSON", issDo(t, http.MethodPost, "/auth/login", issBody("application/json", `{"username":"alice",`)), http.StatusBadRequest)
-	issWantStatus(t, "form with a bad escape", issDo(t, http.MethodPost, "/auth/login", issBody("application/x-www-form-urlencoded", "username=alice&password=%zz")), http.StatusBadRequest)
-	issWantStatus(t, "JSON with a number for the user name", issDo(t, http.MethodPost, "/auth/login", issBody("application/json", `{"username":1,"password":"x"}`)), http.StatusBadRequest)
-	issWantStatus(t, "JSON of the wrong shape", issDo(t, http.MethodPost, "/auth/login", issBody("application/json", `["alice"]`)), http.StatusBadRequest)
+	wantStatus(t, "body over 64 KiB", doRequest(t, http.MethodPost, "/auth/login", typedBody("application/json", big)), http.StatusRequestEntityTooLarge)
+	wantStatus(t, "form body over 64 KiB", doRequest(t, http.MethodPost, "/auth/login",
+		typedBody("application/x-www-form-urlencoded", "username=alice&password="+strings.Repeat("x", 70<<10))), http.StatusRequestEntityTooLarge)
+	wantStatus(t, "text/plain", doRequest(t, http.MethodPost, "/auth/login", typedBody("text/plain", "username=alice")), http.StatusUnsupportedMediaType)
+	wantStatus(t, "multipart", doRequest(t, http.MethodPost, "/auth/login", typedBody("multipart/form-data; boundary=x", "--x--")), http.StatusUnsupportedMediaType)
+	wantStatus(t, "no content type", doRequest(t, http.MethodPost, "/auth/login", typedBody("", `{"username":"alice"}`)), http.StatusUnsupportedMediaType)
+	wantStatus(t, "malformed JSON", doRequest(t, http.MethodPost, "/auth/login", typedBody("application/json", `{"username":"alice",`)), http.StatusBadRequest)
+	wantStatus(t, "form with a bad escape", doRequest(t, http.MethodPost, "/auth/login", typedBody("application/x-www-form-urlencoded", "username=alice&password=%zz")), http.StatusBadRequest)
+	wantStatus(t, "JSON with a number for the user name", doRequest(t, http.MethodPost, "/auth/login", typedBody("application/json", `{"username":1,"password":"x"}`)), http.StatusBadRequest)
+	wantStatus(t, "JSON of the wrong shape", doRequest(t, http.MethodPost, "/auth/login", typedBody("application/json", `["alice"]`)), http.StatusBadRequest)
 	for _, m := range []string{http.MethodPut, http.MethodDelete, http.MethodPatch} {
-		r := issDo(t, m, "/auth/login", issJSON(map[string]string{"username": "alice", "password": issAlicePW}))
-		issWantStatus(t, m+" login", r, http.StatusMethodNotAllowed)
+		r := doRequest(t, m, "/auth/login", jsonBody(map[string]string{"username": "alice", "password": issAlicePW}))
+		wantStatus(t, m+" login", r, http.StatusMethodNotAllowed)
 		if allow := r.Header.Get("Allow"); !strings.Contains(allow, "POST") || !strings.Contains(allow, "GET") {
 			t.Errorf("%s login: 405 with Allow %q, want GET and POST listed (RFC 9110)", m, allow)
 		}
@@ -295,7 +295,7 @@ func TestIssuerLoginFailures(t *testing.T) {
 // TestIssuerLoginStrictJSON: a JSON body with anything after the object
 // is not a JSON text (RFC 8259) and so "does not parse": 400, not a login.
 func TestIssuerLoginStrictJSON(t *testing.T) {
-	issStart(t, issSite(t.TempDir(), issStdLines("user alice "+issHash(t, issAlicePW), "login_limit 100 1m")))
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("user alice "+bcryptHash(t, issAlicePW), "login_limit 100 1m")))
 	good := fmt.Sprintf(`{"username":"alice","password":%q}`, issAlicePW)
 	for label, body := range map[string]string{
 		"trailing garbage":  good + "garbage",
@@ -304,13 +304,13 @@ func TestIssuerLoginStrictJSON(t *testing.T) {
 		"trailing comma":    good + ",",
 		"object then array": good + "[]",
 	} {
-		r := issDo(t, http.MethodPost, "/auth/login", issBody("application/json", body))
+		r := doRequest(t, http.MethodPost, "/auth/login", typedBody("application/json", body))
 		if r.Status != http.StatusBadRequest {
 			t.Errorf("login, JSON body with %s: %s, want 400 (the body is not one JSON value)", label, r)
 		}
 	}
 	// Whitespace around the object is fine.
-	if r := issDo(t, http.MethodPost, "/auth/login", issBody("application/json", " \n"+good+"\n ")); r.Status != http.StatusOK {
+	if r := doRequest(t, http.MethodPost, "/auth/login", typedBody("application/json", " \n"+good+"\n ")); r.Status != http.StatusOK {
 		t.Errorf("login, JSON body with whitespace around it: %s, want 200", r)
 	}
 }
@@ -319,16 +319,16 @@ func TestIssuerLoginStrictJSON(t *testing.T) {
 // is spent once: exactly one gets new tokens, the others are refused as
 // reuse, and the login is revoked.
 func TestIssuerRefreshRace(t *testing.T) {
-	issStart(t, issSite(t.TempDir(), issStdLines("user alice "+issHash(t, issAlicePW))))
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("user alice "+bcryptHash(t, issAlicePW))))
 	tok := issLogin(t, "/auth/login", "alice", issAlicePW)
 	const n = 5
-	results := make(chan issResp, n)
+	results := make(chan response, n)
 	errs := make(chan error, n)
 	start := make(chan struct{})
 	for range n {
 		go func() {
 			<-start
-			r, err := issTry(issHTTP, http.MethodPost, "/auth/refresh", issJSON(map[string]string{"refresh_token": tok.RefreshToken}))
+			r, err := try(httpClient, http.MethodPost, "/auth/refresh", jsonBody(map[string]string{"refresh_token": tok.RefreshToken}))
 			if err != nil {
 				errs <- err
 				return
@@ -356,14 +356,14 @@ func TestIssuerRefreshRace(t *testing.T) {
 	if len(won) != 1 {
 		t.Fatalf("%d of %d concurrent refreshes of one token succeeded, want exactly 1", len(won), n)
 	}
-	issWantRevoked(t, "the winner's access token after the reuse", issDo(t, http.MethodGet, "/", issBearer(won[0].AccessToken)))
+	issWantRevoked(t, "the winner's access token after the reuse", get(t, "/", bearer(won[0].AccessToken)))
 	issWantJSONError(t, "the winner's refresh token after the reuse", issRefreshJSON(t, "/auth/refresh", won[0].RefreshToken), http.StatusUnauthorized, "invalid_grant")
 }
 
 // TestIssuerLoginPage: GET on the login path shows the page with its
 // security headers, keeping only a local return target.
 func TestIssuerLoginPage(t *testing.T) {
-	issStart(t, issSite(t.TempDir(), issStdLines("user alice "+issHash(t, issAlicePW))))
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("user alice "+bcryptHash(t, issAlicePW))))
 	for _, tc := range []struct{ ret, want string }{
 		{"/app/page?x=1", `value="/app/page?x=1"`},
 		{"", `value="/"`},
@@ -371,9 +371,9 @@ func TestIssuerLoginPage(t *testing.T) {
 		{"https://evil.example/", `value="/"`},
 		{"javascript:alert(1)", `value="/"`},
 	} {
-		r := issDo(t, http.MethodGet, "/auth/login?return="+url.QueryEscape(tc.ret))
+		r := get(t, "/auth/login?return="+url.QueryEscape(tc.ret))
 		label := "login page, return " + tc.ret
-		issWantStatus(t, label, r, http.StatusOK)
+		wantStatus(t, label, r, http.StatusOK)
 		for h, want := range map[string]string{"X-Frame-Options": "DENY", "Cache-Control": "no-store"} {
 			if got := r.Header.Get(h); got != want {
 				t.Errorf("%s: %s %q, want %q", label, h, got, want)
@@ -390,7 +390,7 @@ func TestIssuerLoginPage(t *testing.T) {
 		issWantNoTokenCookies(t, label, r)
 	}
 	// A local target holding markup is escaped.
-	r := issDo(t, http.MethodGet, "/auth/login?return="+url.QueryEscape(`/"><script>alert(1)</script>`))
+	r := get(t, "/auth/login?return="+url.QueryEscape(`/"><script>alert(1)</script>`))
 	if r.Status != http.StatusOK || strings.Contains(r.Body, "<script>alert(1)</script>") {
 		t.Errorf("login page with markup in return: %s, want it escaped", r)
 	}
@@ -398,13 +398,13 @@ func TestIssuerLoginPage(t *testing.T) {
 	// login_page replaces the built-in page.
 	page := filepath.Join(t.TempDir(), "login.html")
 	issWrite(t, page, []byte(`<!doctype html><p>CUSTOM PAGE</p><form method="post" action="{{.Action}}"><input type="hidden" name="return" value="{{.Return}}"><p>{{.Error}}</p></form>`))
-	issStart(t, issSite(t.TempDir(), issStdLines("user alice "+issHash(t, issAlicePW), "login_page "+page)))
-	r = issDo(t, http.MethodGet, "/auth/login?return=/docs")
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("user alice "+bcryptHash(t, issAlicePW), "login_page "+page)))
+	r = get(t, "/auth/login?return=/docs")
 	if r.Status != 200 || !strings.Contains(r.Body, "CUSTOM PAGE") || !strings.Contains(r.Body, `action="/auth/login"`) ||
 		!strings.Contains(r.Body, `value="/docs"`) || r.Header.Get("X-Frame-Options") != "DENY" {
 		t.Errorf("login_page: %s, want the custom page with action and return", r)
 	}
-	r = issDo(t, http.MethodPost, "/auth/login", issForm("username", "alice", "password", "nope"))
+	r = doRequest(t, http.MethodPost, "/auth/login", formBody("username", "alice", "password", "nope"))
 	if r.Status != http.StatusUnauthorized || !strings.Contains(r.Body, "CUSTOM PAGE") || strings.Contains(r.Body, "<p></p>") {
 		t.Errorf("login_page, failed login: %s, want 401 with the custom page and a message", r)
 	}
@@ -413,7 +413,7 @@ func TestIssuerLoginPage(t *testing.T) {
 // TestIssuerLoginFormRedirects: a form login goes to return when it is a
 // local path, else to /; every open-redirect trick lands on /.
 func TestIssuerLoginFormRedirects(t *testing.T) {
-	issStart(t, issSite(t.TempDir(), issStdLines("user alice "+issHash(t, issAlicePW))))
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("user alice "+bcryptHash(t, issAlicePW))))
 	for _, tc := range []struct{ ret, want string }{
 		{"/ok?x=1", "/ok?x=1"},
 		{"/app/page", "/app/page"},
@@ -423,7 +423,7 @@ func TestIssuerLoginFormRedirects(t *testing.T) {
 		{`/\evil.example`, "/"},
 		{`\\evil.example`, "/"},
 		{"https://evil.example", "/"},
-		{issBase + "/ok", "/"},
+		{baseURL + "/ok", "/"},
 		{"/%2F%2Fevil.example", "/"},
 		{"/%5Cevil.example", "/"},
 		{"/%2f/evil.example", "/"},
@@ -433,7 +433,7 @@ func TestIssuerLoginFormRedirects(t *testing.T) {
 		{"evil.example", "/"},
 	} {
 		label := fmt.Sprintf("form login, return %q", tc.ret)
-		r := issDo(t, http.MethodPost, "/auth/login", issForm("username", "alice", "password", issAlicePW, "return", tc.ret))
+		r := doRequest(t, http.MethodPost, "/auth/login", formBody("username", "alice", "password", issAlicePW, "return", tc.ret))
 		if r.Status != http.StatusSeeOther || r.Header.Get("Location") != tc.want {
 			t.Errorf("%s: %s Location %q, want 303 to %q", label, r, r.Header.Get("Location"), tc.want)
 			continue
@@ -450,8 +450,8 @@ func TestIssuerLoginFormRedirects(t *testing.T) {
 // and SameSite of the cookies; insecure drops Secure; access_ttl and
 // refresh_ttl set Max-Age; refresh_ttl 0 turns refresh tokens off.
 func TestIssuerCookies(t *testing.T) {
-	hash := issHash(t, issAlicePW)
-	issStart(t, issSite(t.TempDir(), issStdLines("user alice "+hash, "access_ttl 5m", "refresh_ttl 1h",
+	hash := bcryptHash(t, issAlicePW)
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("user alice "+hash, "access_ttl 5m", "refresh_ttl 1h",
 		"cookie sess {\n\t\t\tdomain example.test\n\t\t\tpath /app\n\t\t\tsame_site strict\n\t\t}")))
 	r := issLoginResp(t, "/auth/login", "alice", issAlicePW)
 	tok := issDecodeTokens(t, "login", r)
@@ -472,17 +472,17 @@ func TestIssuerCookies(t *testing.T) {
 		t.Errorf("access_ttl 5m: exp-iat = %d", exp-iat)
 	}
 	// The guard reads the renamed cookie, not the default one.
-	issWantOK(t, "cookie sess", issDo(t, http.MethodGet, "/app/x", issCookie("sess", tok.AccessToken)), "alice")
-	if r := issDo(t, http.MethodGet, "/app/x", issCookie("access_token", tok.AccessToken)); r.Status != http.StatusUnauthorized || r.Body != "missing" {
+	wantOK(t, "cookie sess", get(t, "/app/x", cookie("sess", tok.AccessToken)), "ok alice")
+	if r := get(t, "/app/x", cookie("access_token", tok.AccessToken)); r.Status != http.StatusUnauthorized || r.Body != "missing" {
 		t.Errorf("default cookie name with cookie sess: %s, want 401 missing", r)
 	}
 	// The refresh cookie is read under its name.
-	r = issDo(t, http.MethodPost, "/auth/refresh", issCookie("sess_refresh", tok.RefreshToken))
+	r = doRequest(t, http.MethodPost, "/auth/refresh", cookie("sess_refresh", tok.RefreshToken))
 	if r.Status != http.StatusOK || !strings.HasPrefix(issSetCookie(t, "refresh", r, "sess_refresh"), "sess_refresh=ey") {
 		t.Errorf("refresh with the sess_refresh cookie: %s, want 200 and a new sess_refresh cookie", r)
 	}
 	// Logout clears both, with the same attributes.
-	r = issDo(t, http.MethodPost, "/auth/logout")
+	r = doRequest(t, http.MethodPost, "/auth/logout")
 	if got, want := issSetCookie(t, "logout", r, "sess"), "sess=; Path=/app; Domain=example.test; Max-Age=0; HttpOnly; Secure; SameSite=Strict"; got != want {
 		t.Errorf("logout, access cookie:\n got %q\nwant %q", got, want)
 	}
@@ -491,7 +491,7 @@ func TestIssuerCookies(t *testing.T) {
 	}
 
 	// same_site none.
-	issStart(t, issSite(t.TempDir(), issStdLines("user alice "+hash, "cookie {\n\t\t\tsame_site none\n\t\t}")))
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("user alice "+hash, "cookie {\n\t\t\tsame_site none\n\t\t}")))
 	r = issLoginResp(t, "/auth/login", "alice", issAlicePW)
 	tok = issDecodeTokens(t, "login", r)
 	if got, want := issSetCookie(t, "login", r, "access_token"),
@@ -503,7 +503,7 @@ func TestIssuerCookies(t *testing.T) {
 	}
 
 	// insecure, refresh off.
-	issStart(t, issSite(t.TempDir(), []string{"key auto", "login /auth/login", "logout /auth/logout", "user alice " + hash,
+	startCaddy(t, guardConfigIn(t.TempDir(), []string{"key auto", "login /auth/login", "logout /auth/logout", "user alice " + hash,
 		"refresh_ttl 0", "cookie {\n\t\t\tinsecure\n\t\t}"}))
 	r = issLoginResp(t, "/auth/login", "alice", issAlicePW)
 	tok = issDecodeTokens(t, "login", r)
@@ -521,9 +521,9 @@ func TestIssuerCookies(t *testing.T) {
 	if got := issSetCookie(t, "login", r, "access_token_refresh"); got != "" {
 		t.Errorf("refresh_ttl 0: refresh cookie set: %q", got)
 	}
-	issWantOK(t, "refresh off, access token", issDo(t, http.MethodGet, "/", issBearer(tok.AccessToken)), "alice")
+	wantOK(t, "refresh off, access token", get(t, "/", bearer(tok.AccessToken)), "ok alice")
 	// Without jwks_endpoint there is no discovery document: the guard answers.
-	if r := issDo(t, http.MethodGet, "/.well-known/openid-configuration"); r.Status != http.StatusUnauthorized {
+	if r := get(t, "/.well-known/openid-configuration"); r.Status != http.StatusUnauthorized {
 		t.Errorf("discovery without jwks_endpoint: %s, want the guard's 401", r)
 	}
 }
@@ -535,10 +535,10 @@ func TestIssuerRefresh(t *testing.T) {
 	storage := t.TempDir()
 	dir := t.TempDir()
 	users := issJSONFile(t, dir, "users.json", map[string]any{
-		"alice": map[string]any{"password": issHash(t, issAlicePW), "claims": map[string]any{"role": "admin"}},
+		"alice": map[string]any{"password": bcryptHash(t, issAlicePW), "claims": map[string]any{"role": "admin"}},
 	})
-	issStart(t, issSite(storage, issStdLines("users_file "+users)))
-	wantRefused := func(label string, r issResp) {
+	startCaddy(t, guardConfigIn(storage, issStdLines("users_file "+users)))
+	wantRefused := func(label string, r response) {
 		t.Helper()
 		issWantJSONError(t, label, r, http.StatusUnauthorized, "invalid_grant")
 		if got := issSetCookie(t, label, r, "access_token_refresh"); !strings.HasPrefix(got, "access_token_refresh=;") || !strings.Contains(got, "Max-Age=0") ||
@@ -575,11 +575,11 @@ func TestIssuerRefresh(t *testing.T) {
 	if c2["sid"] != c1["sid"] || c2["sub"] != "alice" || c2["role"] != "admin" || c2["jti"] == c1["jti"] {
 		t.Errorf("refreshed access claims %v: want the same sid, sub alice, role admin, a new jti", c2)
 	}
-	issWantOK(t, "refreshed access token", issDo(t, http.MethodGet, "/", issBearer(t2.AccessToken)), "alice")
-	issWantOK(t, "first access token, still valid", issDo(t, http.MethodGet, "/", issBearer(t1.AccessToken)), "alice")
+	wantOK(t, "refreshed access token", get(t, "/", bearer(t2.AccessToken)), "ok alice")
+	wantOK(t, "first access token, still valid", get(t, "/", bearer(t1.AccessToken)), "ok alice")
 
 	// Rotation with the cookie.
-	r = issDo(t, http.MethodPost, "/auth/refresh", issCookie("access_token_refresh", t2.RefreshToken))
+	r = doRequest(t, http.MethodPost, "/auth/refresh", cookie("access_token_refresh", t2.RefreshToken))
 	if r.Status != http.StatusOK {
 		t.Fatalf("refresh with the cookie: %s, want 200", r)
 	}
@@ -589,17 +589,17 @@ func TestIssuerRefresh(t *testing.T) {
 	}
 
 	// Rotation with a form field.
-	r = issDo(t, http.MethodPost, "/auth/refresh", issForm("refresh_token", t3.RefreshToken))
+	r = doRequest(t, http.MethodPost, "/auth/refresh", formBody("refresh_token", t3.RefreshToken))
 	if r.Status != http.StatusOK {
 		t.Fatalf("refresh with a form: %s, want 200", r)
 	}
 	t3 = issDecodeTokens(t, "refresh with a form", r)
 
 	// Refused refreshes that leave the login alone.
-	wantRefused("no refresh token", issDo(t, http.MethodPost, "/auth/refresh"))
-	wantRefused("empty JSON", issDo(t, http.MethodPost, "/auth/refresh", issBody("application/json", `{}`)))
+	wantRefused("no refresh token", doRequest(t, http.MethodPost, "/auth/refresh"))
+	wantRefused("empty JSON", doRequest(t, http.MethodPost, "/auth/refresh", typedBody("application/json", `{}`)))
 	wantRefused("garbage", issRefreshJSON(t, "/auth/refresh", "not.a.token"))
-	wantRefused("garbage cookie", issDo(t, http.MethodPost, "/auth/refresh", issCookie("access_token_refresh", "xyz")))
+	wantRefused("garbage cookie", doRequest(t, http.MethodPost, "/auth/refresh", cookie("access_token_refresh", "xyz")))
 	wantRefused("an access token", issRefreshJSON(t, "/auth/refresh", t3.AccessToken))
 	key := issStorageKey(t, storage, "ES256")
 	rh3, rc3 := issParts(t, t3.RefreshToken)
@@ -610,29 +610,29 @@ func TestIssuerRefresh(t *testing.T) {
 			c[k] = v
 		}
 		c["iat"], c["nbf"], c["exp"] = exp.Add(-time.Hour).Unix(), exp.Add(-time.Hour).Unix(), exp.Unix()
-		return issSign(t, jwt.SigningMethodES256, signer, c, map[string]any{"typ": "refresh+jwt", "kid": kid})
+		return mint(t, jwt.SigningMethodES256, signer, c, map[string]any{"typ": "refresh+jwt", "kid": kid})
 	}
 	wantRefused("expired (current jti, real key)", issRefreshJSON(t, "/auth/refresh", forge(key, time.Now().Add(-2*time.Hour))))
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	wantRefused("signed by another key", issRefreshJSON(t, "/auth/refresh", forge(other, time.Now().Add(time.Hour))))
-	wantRefused("form without refresh_token", issDo(t, http.MethodPost, "/auth/refresh", issForm("x", "y")))
-	issWantStatus(t, "GET refresh", issDo(t, http.MethodGet, "/auth/refresh", issCookie("access_token_refresh", t3.RefreshToken)), http.StatusMethodNotAllowed)
-	issWantStatus(t, "refresh, malformed JSON", issRefreshJSON(t, "/auth/refresh", "x", issBody("application/json", `{"refresh_token":`)), http.StatusBadRequest)
-	issWantStatus(t, "refresh, over 64 KiB", issRefreshJSON(t, "/auth/refresh", strings.Repeat("a", 70<<10)), http.StatusRequestEntityTooLarge)
+	wantRefused("form without refresh_token", doRequest(t, http.MethodPost, "/auth/refresh", formBody("x", "y")))
+	wantStatus(t, "GET refresh", get(t, "/auth/refresh", cookie("access_token_refresh", t3.RefreshToken)), http.StatusMethodNotAllowed)
+	wantStatus(t, "refresh, malformed JSON", issRefreshJSON(t, "/auth/refresh", "x", typedBody("application/json", `{"refresh_token":`)), http.StatusBadRequest)
+	wantStatus(t, "refresh, over 64 KiB", issRefreshJSON(t, "/auth/refresh", strings.Repeat("a", 70<<10)), http.StatusRequestEntityTooLarge)
 	// None of these spent or revoked the login.
-	issWantOK(t, "after refused refreshes", issDo(t, http.MethodGet, "/", issBearer(t3.AccessToken)), "alice")
+	wantOK(t, "after refused refreshes", get(t, "/", bearer(t3.AccessToken)), "ok alice")
 
 	// Reuse: t1's refresh token was spent. Presenting it revokes the login.
 	wantRefused("spent refresh token", issRefreshJSON(t, "/auth/refresh", t1.RefreshToken))
 	for label, tok := range map[string]string{"newest access token": t3.AccessToken, "older access token": t2.AccessToken, "first access token": t1.AccessToken} {
-		issWantRevoked(t, "after reuse, "+label, issDo(t, http.MethodGet, "/", issBearer(tok)))
+		issWantRevoked(t, "after reuse, "+label, get(t, "/", bearer(tok)))
 	}
 	wantRefused("after reuse, newest refresh token", issRefreshJSON(t, "/auth/refresh", t3.RefreshToken))
-	wantRefused("after reuse, newest refresh token again", issDo(t, http.MethodPost, "/auth/refresh", issCookie("access_token_refresh", t3.RefreshToken)))
+	wantRefused("after reuse, newest refresh token again", doRequest(t, http.MethodPost, "/auth/refresh", cookie("access_token_refresh", t3.RefreshToken)))
 
 	// Another login of the same user is not touched, and a new login works.
 	t4 := issLogin(t, "/auth/login", "alice", issAlicePW)
-	issWantOK(t, "new login after reuse", issDo(t, http.MethodGet, "/", issBearer(t4.AccessToken)), "alice")
+	wantOK(t, "new login after reuse", get(t, "/", bearer(t4.AccessToken)), "ok alice")
 	if r := issRefreshJSON(t, "/auth/refresh", t4.RefreshToken); r.Status != http.StatusOK {
 		t.Errorf("refresh of a new login after reuse: %s", r)
 	}
@@ -642,8 +642,8 @@ func TestIssuerRefresh(t *testing.T) {
 // clears both cookies; 204, or 303 to the login page for a form; without
 // a valid token it still answers and clears the cookies.
 func TestIssuerLogout(t *testing.T) {
-	issStart(t, issSite(t.TempDir(), issStdLines("user alice "+issHash(t, issAlicePW))))
-	wantCleared := func(label string, r issResp) {
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("user alice "+bcryptHash(t, issAlicePW))))
+	wantCleared := func(label string, r response) {
 		t.Helper()
 		if got, want := issSetCookie(t, label, r, "access_token"), "access_token=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"; got != want {
 			t.Errorf("%s: access cookie\n got %q\nwant %q", label, got, want)
@@ -655,57 +655,57 @@ func TestIssuerLogout(t *testing.T) {
 
 	a := issLogin(t, "/auth/login", "alice", issAlicePW)
 	b := issLogin(t, "/auth/login", "alice", issAlicePW)
-	r := issDo(t, http.MethodPost, "/auth/logout", issBearer(a.AccessToken))
-	issWantStatus(t, "logout", r, http.StatusNoContent)
+	r := doRequest(t, http.MethodPost, "/auth/logout", bearer(a.AccessToken))
+	wantStatus(t, "logout", r, http.StatusNoContent)
 	wantCleared("logout", r)
-	issWantRevoked(t, "access token after logout", issDo(t, http.MethodGet, "/", issBearer(a.AccessToken)))
-	issWantRevoked(t, "access token after logout, in the cookie", issDo(t, http.MethodGet, "/", issCookie("access_token", a.AccessToken)))
+	issWantRevoked(t, "access token after logout", get(t, "/", bearer(a.AccessToken)))
+	issWantRevoked(t, "access token after logout, in the cookie", get(t, "/", cookie("access_token", a.AccessToken)))
 	issWantJSONError(t, "refresh token after logout", issRefreshJSON(t, "/auth/refresh", a.RefreshToken), http.StatusUnauthorized, "invalid_grant")
 	// The other login is untouched.
-	issWantOK(t, "other login after logout", issDo(t, http.MethodGet, "/", issBearer(b.AccessToken)), "alice")
+	wantOK(t, "other login after logout", get(t, "/", bearer(b.AccessToken)), "ok alice")
 
 	// Logout by cookie, with a form: 303 to the login page.
-	r = issDo(t, http.MethodPost, "/auth/logout", issCookie("access_token", b.AccessToken), issForm())
+	r = doRequest(t, http.MethodPost, "/auth/logout", cookie("access_token", b.AccessToken), formBody())
 	if r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/auth/login" {
 		t.Errorf("form logout: %s Location %q, want 303 to /auth/login", r, r.Header.Get("Location"))
 	}
 	wantCleared("form logout", r)
-	issWantRevoked(t, "cookie logout", issDo(t, http.MethodGet, "/", issBearer(b.AccessToken)))
+	issWantRevoked(t, "cookie logout", get(t, "/", bearer(b.AccessToken)))
 	issWantJSONError(t, "refresh after cookie logout", issRefreshJSON(t, "/auth/refresh", b.RefreshToken), http.StatusUnauthorized, "invalid_grant")
 
 	// Without a valid token: still 204 (or 303) and cleared cookies.
-	for label, opts := range map[string][]issOpt{
+	for label, opts := range map[string][]reqOpt{
 		"no token":           nil,
-		"garbage token":      {issBearer("garbage")},
-		"revoked token":      {issBearer(a.AccessToken)},
-		"refresh token":      {issBearer(b.RefreshToken)},
-		"JSON body, none":    {issBody("application/json", `{}`)},
-		"garbage cookie":     {issCookie("access_token", "x.y.z")},
-		"foreign-key token":  {issBearer(issForeignToken(t))},
-		"logout twice, same": {issBearer(a.AccessToken)},
+		"garbage token":      {bearer("garbage")},
+		"revoked token":      {bearer(a.AccessToken)},
+		"refresh token":      {bearer(b.RefreshToken)},
+		"JSON body, none":    {typedBody("application/json", `{}`)},
+		"garbage cookie":     {cookie("access_token", "x.y.z")},
+		"foreign-key token":  {bearer(issForeignToken(t))},
+		"logout twice, same": {bearer(a.AccessToken)},
 	} {
-		r := issDo(t, http.MethodPost, "/auth/logout", opts...)
-		issWantStatus(t, "logout, "+label, r, http.StatusNoContent)
+		r := doRequest(t, http.MethodPost, "/auth/logout", opts...)
+		wantStatus(t, "logout, "+label, r, http.StatusNoContent)
 		wantCleared("logout, "+label, r)
 	}
-	r = issDo(t, http.MethodPost, "/auth/logout", issForm("x", "1"))
+	r = doRequest(t, http.MethodPost, "/auth/logout", formBody("x", "1"))
 	if r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/auth/login" {
 		t.Errorf("form logout without token: %s, want 303 to /auth/login", r)
 	}
 	wantCleared("form logout without token", r)
-	issWantStatus(t, "GET logout", issDo(t, http.MethodGet, "/auth/logout"), http.StatusMethodNotAllowed)
+	wantStatus(t, "GET logout", get(t, "/auth/logout"), http.StatusMethodNotAllowed)
 
 	// GET logout does not revoke.
 	c := issLogin(t, "/auth/login", "alice", issAlicePW)
-	issDo(t, http.MethodGet, "/auth/logout", issBearer(c.AccessToken))
-	issWantOK(t, "after GET logout", issDo(t, http.MethodGet, "/", issBearer(c.AccessToken)), "alice")
+	get(t, "/auth/logout", bearer(c.AccessToken))
+	wantOK(t, "after GET logout", get(t, "/", bearer(c.AccessToken)), "ok alice")
 }
 
 // issForeignToken is a well-formed token signed by a key the server does
 // not know.
 func issForeignToken(t *testing.T) string {
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	return issSign(t, jwt.SigningMethodES256, k, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix(), "jti": "j", "sid": "s"}, nil)
+	return mint(t, jwt.SigningMethodES256, k, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix(), "jti": "j", "sid": "s"}, nil)
 }
 
 // TestIssuerBrowserCycle: a browser (cookie jar; cookie insecure, since the
@@ -713,27 +713,27 @@ func issForeignToken(t *testing.T) string {
 // with the refresh cookie, posts same-origin with the cookie, and signs
 // out with the form.
 func TestIssuerBrowserCycle(t *testing.T) {
-	issStart(t, issSite(t.TempDir(), issStdLines("user alice "+issHash(t, issAlicePW), "cookie {\n\t\t\tinsecure\n\t\t}")))
-	b := issBrowser(t)
-	r := issDoWith(t, b, http.MethodGet, "/auth/login?return=/members")
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("user alice "+bcryptHash(t, issAlicePW), "cookie {\n\t\t\tinsecure\n\t\t}")))
+	b := browserClient(t)
+	r := doWith(t, b, http.MethodGet, "/auth/login?return=/members")
 	if r.Status != http.StatusOK || !strings.Contains(r.Body, `value="/members"`) {
 		t.Fatalf("login page: %s", r)
 	}
-	r = issDoWith(t, b, http.MethodPost, "/auth/login", issForm("username", "alice", "password", "wrong", "return", "/members"))
-	issWantStatus(t, "wrong password", r, http.StatusUnauthorized)
-	issWantStatus(t, "not signed in", issDoWith(t, b, http.MethodGet, "/members"), http.StatusUnauthorized)
+	r = doWith(t, b, http.MethodPost, "/auth/login", formBody("username", "alice", "password", "wrong", "return", "/members"))
+	wantStatus(t, "wrong password", r, http.StatusUnauthorized)
+	wantStatus(t, "not signed in", doWith(t, b, http.MethodGet, "/members"), http.StatusUnauthorized)
 
-	r = issDoWith(t, b, http.MethodPost, "/auth/login", issForm("username", "alice", "password", issAlicePW, "return", "/members"))
+	r = doWith(t, b, http.MethodPost, "/auth/login", formBody("username", "alice", "password", issAlicePW, "return", "/members"))
 	if r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/members" {
 		t.Fatalf("form login: %s, want 303 to /members", r)
 	}
 	first := strings.TrimPrefix(strings.SplitN(issSetCookie(t, "login", r, "access_token"), ";", 2)[0], "access_token=")
-	issWantOK(t, "signed in", issDoWith(t, b, http.MethodGet, "/members"), "alice")
-	issWantOK(t, "same-origin POST with the cookie", issDoWith(t, b, http.MethodPost, "/members", issForm("a", "b")), "alice")
-	issWantOK(t, "POST with Origin of the site", issDoWith(t, b, http.MethodPost, "/members", issHeader("Origin", issBase), issHeader("Sec-Fetch-Site", "same-origin")), "alice")
+	wantOK(t, "signed in", doWith(t, b, http.MethodGet, "/members"), "ok alice")
+	wantOK(t, "same-origin POST with the cookie", doWith(t, b, http.MethodPost, "/members", formBody("a", "b")), "ok alice")
+	wantOK(t, "POST with Origin of the site", doWith(t, b, http.MethodPost, "/members", header("Origin", baseURL), header("Sec-Fetch-Site", "same-origin")), "ok alice")
 
 	// The refresh cookie reaches the refresh path only.
-	r = issDoWith(t, b, http.MethodPost, "/auth/refresh")
+	r = doWith(t, b, http.MethodPost, "/auth/refresh")
 	if r.Status != http.StatusOK {
 		t.Fatalf("refresh with the browser's cookie: %s", r)
 	}
@@ -741,18 +741,18 @@ func TestIssuerBrowserCycle(t *testing.T) {
 	if second == first {
 		t.Errorf("refresh gave the same access token")
 	}
-	issWantOK(t, "after refresh", issDoWith(t, b, http.MethodGet, "/members"), "alice")
+	wantOK(t, "after refresh", doWith(t, b, http.MethodGet, "/members"), "ok alice")
 
-	r = issDoWith(t, b, http.MethodPost, "/auth/logout", issForm())
+	r = doWith(t, b, http.MethodPost, "/auth/logout", formBody())
 	if r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/auth/login" {
 		t.Errorf("form logout: %s, want 303 to /auth/login", r)
 	}
-	if r := issDoWith(t, b, http.MethodGet, "/members"); r.Status != http.StatusUnauthorized || r.Body != "missing" {
+	if r := doWith(t, b, http.MethodGet, "/members"); r.Status != http.StatusUnauthorized || r.Body != "missing" {
 		t.Errorf("after logout, the browser: %s, want 401 missing (cookies cleared)", r)
 	}
-	issWantRevoked(t, "after logout, the last access token", issDo(t, http.MethodGet, "/members", issBearer(second)))
-	issWantRevoked(t, "after logout, the first access token", issDo(t, http.MethodGet, "/members", issBearer(first)))
-	issWantJSONError(t, "after logout, refresh", issDoWith(t, b, http.MethodPost, "/auth/refresh"), http.StatusUnauthorized, "invalid_grant")
+	issWantRevoked(t, "after logout, the last access token", get(t, "/members", bearer(second)))
+	issWantRevoked(t, "after logout, the first access token", get(t, "/members", bearer(first)))
+	issWantJSONError(t, "after logout, refresh", doWith(t, b, http.MethodPost, "/auth/refresh"), http.StatusUnauthorized, "invalid_grant")
 }
 
 // TestIssuerRateLimit: failed logins per client IP and per user name (the
@@ -760,9 +760,9 @@ func TestIssuerBrowserCycle(t *testing.T) {
 // Retry-After before the password is checked; successes do not count.
 func TestIssuerRateLimit(t *testing.T) {
 	trusted := "\tservers {\n\t\ttrusted_proxies static 127.0.0.1/32 ::1/128\n\t}"
-	hash := issHash(t, issAlicePW)
-	issStart(t, issSite(t.TempDir(), issStdLines("user alice "+hash, "user bob "+issHash(t, issBobPW)), trusted))
-	from := func(ip string) issOpt { return issHeader("X-Forwarded-For", ip) }
+	hash := bcryptHash(t, issAlicePW)
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("user alice "+hash, "user bob "+bcryptHash(t, issBobPW)), trusted))
+	from := func(ip string) reqOpt { return header("X-Forwarded-For", ip) }
 
 	// Per client IP: five failures with five user names.
 	for i := range 5 {
@@ -770,8 +770,8 @@ func TestIssuerRateLimit(t *testing.T) {
 		issWantJSONError(t, fmt.Sprintf("failure %d from 10.0.0.1", i+1), r, http.StatusUnauthorized, "invalid_credentials")
 	}
 	issWantRetryAfter(t, "right password from 10.0.0.1 over the limit", issLoginResp(t, "/auth/login", "alice", issAlicePW, from("10.0.0.1")), 60)
-	issWantRetryAfter(t, "form login from 10.0.0.1 over the limit", issDo(t, http.MethodPost, "/auth/login",
-		issForm("username", "bob", "password", issBobPW), from("10.0.0.1")), 60)
+	issWantRetryAfter(t, "form login from 10.0.0.1 over the limit", doRequest(t, http.MethodPost, "/auth/login",
+		formBody("username", "bob", "password", issBobPW), from("10.0.0.1")), 60)
 	issLogin(t, "/auth/login", "alice", issAlicePW, from("10.0.0.2"))
 
 	// Per user name: five failures for bob from five addresses.
@@ -794,7 +794,7 @@ func TestIssuerRateLimit(t *testing.T) {
 	// Without trusted proxies, the connection's address (not its port:
 	// every request here is a new connection) is the client IP. A short
 	// window: the limit lifts after Retry-After.
-	issStart(t, issSite(t.TempDir(), issStdLines("user alice "+hash, "login_limit 1 1s")))
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("user alice "+hash, "login_limit 1 1s")))
 	issWantJSONError(t, "one failure", issLoginResp(t, "/auth/login", "nobody", "wrong"), http.StatusUnauthorized, "invalid_credentials")
 	wait := issWantRetryAfter(t, "limit 1 1s, another user from the same address", issLoginResp(t, "/auth/login", "alice", issAlicePW), 1)
 	time.Sleep(time.Duration(wait)*time.Second + 100*time.Millisecond)
@@ -806,75 +806,75 @@ func TestIssuerRateLimit(t *testing.T) {
 // 403 and no challenge, but not the same token in Authorization; trusted
 // origins are let in.
 func TestIssuerCrossOrigin(t *testing.T) {
-	hash := issHash(t, issAlicePW)
-	issStart(t, issSite(t.TempDir(), issStdLines("user alice "+hash)))
+	hash := bcryptHash(t, issAlicePW)
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("user alice "+hash)))
 	tok := issLogin(t, "/auth/login", "alice", issAlicePW)
-	crossSite := issHeader("Sec-Fetch-Site", "cross-site")
-	sameSite := issHeader("Sec-Fetch-Site", "same-site")
-	evil := issHeader("Origin", "http://evil.example")
+	crossSite := header("Sec-Fetch-Site", "cross-site")
+	sameSite := header("Sec-Fetch-Site", "same-site")
+	evil := header("Origin", "http://evil.example")
 
-	for label, opts := range map[string][]issOpt{
+	for label, opts := range map[string][]reqOpt{
 		"Sec-Fetch-Site cross-site": {crossSite},
 		"Sec-Fetch-Site same-site":  {sameSite},
 		"Origin of another host":    {evil},
-		"Origin of another port":    {issHeader("Origin", "http://localhost:9081")},
-		"Origin null":               {issHeader("Origin", "null")},
+		"Origin of another port":    {header("Origin", "http://localhost:9081")},
+		"Origin null":               {header("Origin", "null")},
 	} {
 		r := issLoginResp(t, "/auth/login", "alice", issAlicePW, opts...)
-		issWantStatus(t, "login, "+label, r, http.StatusForbidden)
+		wantStatus(t, "login, "+label, r, http.StatusForbidden)
 		issWantNoTokenCookies(t, "login, "+label, r)
-		r = issDo(t, http.MethodPost, "/auth/login", append(opts, issForm("username", "alice", "password", issAlicePW))...)
-		issWantStatus(t, "form login, "+label, r, http.StatusForbidden)
+		r = doRequest(t, http.MethodPost, "/auth/login", append(opts, formBody("username", "alice", "password", issAlicePW))...)
+		wantStatus(t, "form login, "+label, r, http.StatusForbidden)
 		issWantNoTokenCookies(t, "form login, "+label, r)
 		r = issRefreshJSON(t, "/auth/refresh", tok.RefreshToken, opts...)
-		issWantStatus(t, "refresh, "+label, r, http.StatusForbidden)
+		wantStatus(t, "refresh, "+label, r, http.StatusForbidden)
 		issWantNoTokenCookies(t, "refresh, "+label, r)
-		r = issDo(t, http.MethodPost, "/auth/logout", append(opts, issBearer(tok.AccessToken))...)
-		issWantStatus(t, "logout, "+label, r, http.StatusForbidden)
+		r = doRequest(t, http.MethodPost, "/auth/logout", append(opts, bearer(tok.AccessToken))...)
+		wantStatus(t, "logout, "+label, r, http.StatusForbidden)
 		issWantNoTokenCookies(t, "logout, "+label, r)
 
 		// The guard: the cookie on a cross-origin POST is refused, with no
 		// challenge; in Authorization it passes.
-		r = issDo(t, http.MethodPost, "/api", append(opts, issCookie("access_token", tok.AccessToken))...)
+		r = doRequest(t, http.MethodPost, "/api", append(opts, cookie("access_token", tok.AccessToken))...)
 		if r.Status != http.StatusForbidden || r.Header.Get("WWW-Authenticate") != "" {
 			t.Errorf("guard, cookie, POST, %s: %s, want 403 without WWW-Authenticate", label, r)
 		}
-		issWantOK(t, "guard, Authorization, POST, "+label, issDo(t, http.MethodPost, "/api", append(opts, issBearer(tok.AccessToken))...), "alice")
-		issWantOK(t, "guard, cookie, GET, "+label, issDo(t, http.MethodGet, "/api", append(opts, issCookie("access_token", tok.AccessToken))...), "alice")
+		wantOK(t, "guard, Authorization, POST, "+label, doRequest(t, http.MethodPost, "/api", append(opts, bearer(tok.AccessToken))...), "ok alice")
+		wantOK(t, "guard, cookie, GET, "+label, doRequest(t, http.MethodGet, "/api", append(opts, cookie("access_token", tok.AccessToken))...), "ok alice")
 	}
 	// None of the refused refreshes and logouts took effect.
-	issWantOK(t, "after refused cross-origin logouts", issDo(t, http.MethodGet, "/", issBearer(tok.AccessToken)), "alice")
+	wantOK(t, "after refused cross-origin logouts", get(t, "/", bearer(tok.AccessToken)), "ok alice")
 	if r := issRefreshJSON(t, "/auth/refresh", tok.RefreshToken); r.Status != http.StatusOK {
 		t.Errorf("refresh after refused cross-origin refreshes: %s, want 200 (the token was not spent)", r)
 	}
 	// Same-origin signals pass.
-	for label, opts := range map[string][]issOpt{
-		"Origin of the site":           {issHeader("Origin", issBase)},
-		"Sec-Fetch-Site same-origin":   {issHeader("Sec-Fetch-Site", "same-origin"), issHeader("Origin", issBase)},
-		"Sec-Fetch-Site none":          {issHeader("Sec-Fetch-Site", "none")},
+	for label, opts := range map[string][]reqOpt{
+		"Origin of the site":           {header("Origin", baseURL)},
+		"Sec-Fetch-Site same-origin":   {header("Sec-Fetch-Site", "same-origin"), header("Origin", baseURL)},
+		"Sec-Fetch-Site none":          {header("Sec-Fetch-Site", "none")},
 		"no Origin, no Sec-Fetch-Site": nil,
 	} {
 		if r := issLoginResp(t, "/auth/login", "alice", issAlicePW, opts...); r.Status != http.StatusOK {
 			t.Errorf("login, %s: %s, want 200", label, r)
 		}
-		issWantOK(t, "guard, cookie, POST, "+label, issDo(t, http.MethodPost, "/api", append(opts, issCookie("access_token", tok.AccessToken))...), "alice")
+		wantOK(t, "guard, cookie, POST, "+label, doRequest(t, http.MethodPost, "/api", append(opts, cookie("access_token", tok.AccessToken))...), "ok alice")
 	}
 
 	// trusted_origins.
-	issStart(t, issSite(t.TempDir(), issStdLines("user alice "+hash, "trusted_origins https://app.example")))
-	app := issHeader("Origin", "https://app.example")
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("user alice "+hash, "trusted_origins https://app.example")))
+	app := header("Origin", "https://app.example")
 	tok = issLogin(t, "/auth/login", "alice", issAlicePW, app, crossSite)
-	issWantOK(t, "guard, cookie, POST from the trusted origin", issDo(t, http.MethodPost, "/api", app, crossSite, issCookie("access_token", tok.AccessToken)), "alice")
+	wantOK(t, "guard, cookie, POST from the trusted origin", doRequest(t, http.MethodPost, "/api", app, crossSite, cookie("access_token", tok.AccessToken)), "ok alice")
 	if r := issRefreshJSON(t, "/auth/refresh", tok.RefreshToken, app, crossSite); r.Status != http.StatusOK {
 		t.Errorf("refresh from the trusted origin: %s, want 200", r)
 	}
-	issWantStatus(t, "login from another origin", issLoginResp(t, "/auth/login", "alice", issAlicePW, issHeader("Origin", "https://evil.example")), http.StatusForbidden)
-	issWantStatus(t, "login from the trusted host over http", issLoginResp(t, "/auth/login", "alice", issAlicePW, issHeader("Origin", "http://app.example"), crossSite), http.StatusForbidden)
-	if r := issDo(t, http.MethodPost, "/api", issHeader("Origin", "https://evil.example"), issCookie("access_token", tok.AccessToken)); r.Status != http.StatusForbidden {
+	wantStatus(t, "login from another origin", issLoginResp(t, "/auth/login", "alice", issAlicePW, header("Origin", "https://evil.example")), http.StatusForbidden)
+	wantStatus(t, "login from the trusted host over http", issLoginResp(t, "/auth/login", "alice", issAlicePW, header("Origin", "http://app.example"), crossSite), http.StatusForbidden)
+	if r := doRequest(t, http.MethodPost, "/api", header("Origin", "https://evil.example"), cookie("access_token", tok.AccessToken)); r.Status != http.StatusForbidden {
 		t.Errorf("guard, cookie, POST from another origin: %s, want 403", r)
 	}
-	issWantStatus(t, "logout from the trusted origin", issDo(t, http.MethodPost, "/auth/logout", app, crossSite, issBearer(tok.AccessToken)), http.StatusNoContent)
-	issWantRevoked(t, "after trusted-origin logout", issDo(t, http.MethodGet, "/", issBearer(tok.AccessToken)))
+	wantStatus(t, "logout from the trusted origin", doRequest(t, http.MethodPost, "/auth/logout", app, crossSite, bearer(tok.AccessToken)), http.StatusNoContent)
+	issWantRevoked(t, "after trusted-origin logout", get(t, "/", bearer(tok.AccessToken)))
 }
 
 // TestIssuerJWKS: key auto keeps its key in the storage, the JWKS lists
@@ -883,9 +883,9 @@ func TestIssuerCrossOrigin(t *testing.T) {
 // revocations.
 func TestIssuerJWKS(t *testing.T) {
 	storage := t.TempDir()
-	hash := issHash(t, issAlicePW)
+	hash := bcryptHash(t, issAlicePW)
 	const secret = "this-hmac-secret-must-never-be-published-0123456789"
-	issStart(t, issSite(storage, issStdLines("user alice "+hash, "secret "+secret)))
+	startCaddy(t, guardConfigIn(storage, issStdLines("user alice "+hash, "secret "+secret)))
 
 	tok := issLogin(t, "/auth/login", "alice", issAlicePW)
 	h, _ := issParts(t, tok.AccessToken)
@@ -894,7 +894,7 @@ func TestIssuerJWKS(t *testing.T) {
 		t.Fatalf("with key auto and a secret, token header %v: want ES256 with a kid (the private key signs)", h)
 	}
 
-	r := issDo(t, http.MethodGet, "/.well-known/jwks.json")
+	r := get(t, "/.well-known/jwks.json")
 	if r.Status != http.StatusOK || r.Header.Get("Cache-Control") != "public, max-age=300" || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		t.Fatalf("JWKS: %s Cache-Control %q Content-Type %q", r, r.Header.Get("Cache-Control"), r.Header.Get("Content-Type"))
 	}
@@ -920,37 +920,37 @@ func TestIssuerJWKS(t *testing.T) {
 	if sp, ok := stored.Public().(*ecdsa.PublicKey); !ok || !sp.Equal(pub) {
 		t.Errorf("caddyjwt/keys/auto-es256.pem holds another key than the JWKS")
 	}
-	issWantStatus(t, "POST JWKS", issDo(t, http.MethodPost, "/.well-known/jwks.json", issBody("application/json", "{}")), http.StatusMethodNotAllowed)
+	wantStatus(t, "POST JWKS", doRequest(t, http.MethodPost, "/.well-known/jwks.json", typedBody("application/json", "{}")), http.StatusMethodNotAllowed)
 
-	r = issDo(t, http.MethodGet, "/.well-known/openid-configuration")
+	r = get(t, "/.well-known/openid-configuration")
 	var disc map[string]any
 	if err := json.Unmarshal([]byte(r.Body), &disc); r.Status != 200 || err != nil || len(disc) != 2 ||
-		disc["issuer"] != issBase || disc["jwks_uri"] != issBase+"/.well-known/jwks.json" {
-		t.Errorf("discovery: %s, want {issuer: %s, jwks_uri: %[2]s/.well-known/jwks.json}", r, issBase)
+		disc["issuer"] != baseURL || disc["jwks_uri"] != baseURL+"/.well-known/jwks.json" {
+		t.Errorf("discovery: %s, want {issuer: %s, jwks_uri: %[2]s/.well-known/jwks.json}", r, baseURL)
 	}
 
 	// Revoke one login, keep another, then load another config on the same
 	// storage.
 	kept := issLogin(t, "/auth/login", "alice", issAlicePW)
-	issWantStatus(t, "logout", issDo(t, http.MethodPost, "/auth/logout", issBearer(tok.AccessToken)), http.StatusNoContent)
-	issStart(t, issSite(storage, issStdLines("user alice "+hash, "access_ttl 10m")))
+	wantStatus(t, "logout", doRequest(t, http.MethodPost, "/auth/logout", bearer(tok.AccessToken)), http.StatusNoContent)
+	startCaddy(t, guardConfigIn(storage, issStdLines("user alice "+hash, "access_ttl 10m")))
 	again := issLogin(t, "/auth/login", "alice", issAlicePW)
 	if h, _ := issParts(t, again.AccessToken); h["kid"] != kid {
 		t.Errorf("after reload, kid %v, want %q", h["kid"], kid)
 	}
-	if r := issDo(t, http.MethodGet, "/.well-known/jwks.json"); !strings.Contains(r.Body, `"kid":"`+kid+`"`) {
+	if r := get(t, "/.well-known/jwks.json"); !strings.Contains(r.Body, `"kid":"`+kid+`"`) {
 		t.Errorf("after reload, JWKS %s does not list kid %q", r.Body, kid)
 	}
-	issWantRevoked(t, "after reload, the logged-out token", issDo(t, http.MethodGet, "/", issBearer(tok.AccessToken)))
+	issWantRevoked(t, "after reload, the logged-out token", get(t, "/", bearer(tok.AccessToken)))
 	issWantJSONError(t, "after reload, the logged-out login's refresh token", issRefreshJSON(t, "/auth/refresh", tok.RefreshToken), http.StatusUnauthorized, "invalid_grant")
-	issWantOK(t, "after reload, the other login's token", issDo(t, http.MethodGet, "/", issBearer(kept.AccessToken)), "alice")
+	wantOK(t, "after reload, the other login's token", get(t, "/", bearer(kept.AccessToken)), "ok alice")
 	if r := issRefreshJSON(t, "/auth/refresh", kept.RefreshToken); r.Status != http.StatusOK {
 		t.Errorf("after reload, the other login's refresh: %s, want 200", r)
 	}
 
 	// Only a secret: nothing to publish.
-	issStart(t, issSite(t.TempDir(), []string{"secret " + secret, "login /auth/login", "jwks_endpoint /jwks", "user alice " + hash}))
-	r = issDo(t, http.MethodGet, "/jwks")
+	startCaddy(t, guardConfigIn(t.TempDir(), []string{"secret " + secret, "login /auth/login", "jwks_endpoint /jwks", "user alice " + hash}))
+	r = get(t, "/jwks")
 	if r.Status != http.StatusOK || strings.ReplaceAll(r.Body, " ", "") != `{"keys":[]}` {
 		t.Errorf("JWKS with only a secret: %s, want {\"keys\":[]}", r)
 	}
@@ -958,19 +958,19 @@ func TestIssuerJWKS(t *testing.T) {
 	if h, _ := issParts(t, hs.AccessToken); h["alg"] != "HS256" {
 		t.Errorf("with only a secret, alg %v, want HS256", h["alg"])
 	}
-	issWantOK(t, "HS256 token", issDo(t, http.MethodGet, "/", issBearer(hs.AccessToken)), "alice")
+	wantOK(t, "HS256 token", get(t, "/", bearer(hs.AccessToken)), "ok alice")
 }
 
 // TestIssuerSigningKeys: key auto EdDSA, and a private key file with its
 // kid, sign the issued tokens and are published.
 func TestIssuerSigningKeys(t *testing.T) {
-	hash := issHash(t, issAlicePW)
+	hash := bcryptHash(t, issAlicePW)
 	storage := t.TempDir()
-	issStart(t, issSite(storage, []string{"key auto EdDSA", "login /auth/login", "jwks_endpoint /jwks", "user alice " + hash}))
+	startCaddy(t, guardConfigIn(storage, []string{"key auto EdDSA", "login /auth/login", "jwks_endpoint /jwks", "user alice " + hash}))
 	tok := issLogin(t, "/auth/login", "alice", issAlicePW)
 	h, _ := issParts(t, tok.AccessToken)
 	var set struct{ Keys []issJWK }
-	r := issDo(t, http.MethodGet, "/jwks")
+	r := get(t, "/jwks")
 	if err := json.Unmarshal([]byte(r.Body), &set); err != nil || len(set.Keys) != 1 {
 		t.Fatalf("JWKS %s", r)
 	}
@@ -979,19 +979,19 @@ func TestIssuerSigningKeys(t *testing.T) {
 	}
 	issVerifyWith(t, "EdDSA token", tok.AccessToken, issPublicKey(t, set.Keys[0]))
 	issStorageKey(t, storage, "EdDSA")
-	issWantOK(t, "EdDSA token", issDo(t, http.MethodGet, "/", issBearer(tok.AccessToken)), "alice")
+	wantOK(t, "EdDSA token", get(t, "/", bearer(tok.AccessToken)), "ok alice")
 
 	k, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	der, _ := x509.MarshalPKCS8PrivateKey(k)
 	file := filepath.Join(t.TempDir(), "signing.pem")
 	issWrite(t, file, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-	issStart(t, issSite(t.TempDir(), []string{"key " + file + " k384", "login /auth/login", "jwks_endpoint /jwks", "user alice " + hash}))
+	startCaddy(t, guardConfigIn(t.TempDir(), []string{"key " + file + " k384", "login /auth/login", "jwks_endpoint /jwks", "user alice " + hash}))
 	tok = issLogin(t, "/auth/login", "alice", issAlicePW)
 	if h, _ := issParts(t, tok.AccessToken); h["alg"] != "ES384" || h["kid"] != "k384" {
 		t.Errorf("key file: header %v, want ES384 with kid k384", h)
 	}
 	issVerifyWith(t, "key file token", tok.AccessToken, &k.PublicKey)
-	r = issDo(t, http.MethodGet, "/jwks")
+	r = get(t, "/jwks")
 	if !strings.Contains(r.Body, `"kid":"k384"`) || !strings.Contains(r.Body, `"alg":"ES384"`) || strings.Contains(r.Body, `"d"`) {
 		t.Errorf("JWKS of a key file: %s", r.Body)
 	}
@@ -1003,13 +1003,13 @@ func TestIssuerSigningKeys(t *testing.T) {
 func TestIssuerUsersFile(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "users.json")
-	hAlice := issHash(t, issAlicePW)
+	hAlice := bcryptHash(t, issAlicePW)
 	issJSONFile(t, dir, "users.json", map[string]any{
 		"alice": map[string]any{"password": hAlice, "claims": map[string]any{"role": "admin"}},
-		"dave":  map[string]any{"password": issHash(t, "dave-file-pw")},
-		"frank": map[string]any{"password": issHash(t, "frank-pw"), "disabled": true},
+		"dave":  map[string]any{"password": bcryptHash(t, "dave-file-pw")},
+		"frank": map[string]any{"password": bcryptHash(t, "frank-pw"), "disabled": true},
 	})
-	issStart(t, issSite(t.TempDir(), issStdLines("users_file "+file, "user dave "+issHash(t, "dave-config-pw"), "login_limit 1000 1m")))
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("users_file "+file, "user dave "+bcryptHash(t, "dave-config-pw"), "login_limit 1000 1m")))
 	status := func(user, pw string) int {
 		return issLoginResp(t, "/auth/login", user, pw).Status
 	}
@@ -1031,9 +1031,9 @@ func TestIssuerUsersFile(t *testing.T) {
 	// A new user appears.
 	issJSONFile(t, dir, "users.json", map[string]any{
 		"alice": map[string]any{"password": hAlice, "claims": map[string]any{"role": "admin"}},
-		"bob":   map[string]any{"password": issHash(t, issBobPW)},
+		"bob":   map[string]any{"password": bcryptHash(t, issBobPW)},
 	})
-	took := issEventually(t, 6*time.Second, "bob, added to the users file, logs in", func() bool { return status("bob", issBobPW) == 200 })
+	took := eventually(t, 6*time.Second, "bob, added to the users file, logs in", func() bool { return status("bob", issBobPW) == 200 })
 	t.Logf("users file change picked up in %s", took)
 	bob := issLogin(t, "/auth/login", "bob", issBobPW)
 	if got := status("frank", "frank-pw"); got != 401 {
@@ -1072,10 +1072,10 @@ func TestIssuerUsersFile(t *testing.T) {
 	}
 
 	// htpasswd lines ($2y$ and $2b$ prefixes), comments, blank lines.
-	y := "$2y$" + strings.TrimPrefix(issHash(t, "erin-pw"), "$2a$")
-	b := "$2b$" + strings.TrimPrefix(issHash(t, "alice-new-pw"), "$2a$")
+	y := "$2y$" + strings.TrimPrefix(bcryptHash(t, "erin-pw"), "$2a$")
+	b := "$2b$" + strings.TrimPrefix(bcryptHash(t, "alice-new-pw"), "$2a$")
 	issWrite(t, file, []byte("# users\n\nerin:"+y+"\nalice:"+b+"\ncarol:"+issArgon2Hash+"\n"))
-	issEventually(t, 6*time.Second, "erin, from htpasswd lines, logs in", func() bool { return status("erin", "erin-pw") == 200 })
+	eventually(t, 6*time.Second, "erin, from htpasswd lines, logs in", func() bool { return status("erin", "erin-pw") == 200 })
 	for _, tc := range []struct {
 		user, pw string
 		want     int
@@ -1098,15 +1098,14 @@ func TestIssuerUsersFile(t *testing.T) {
 // Caddy instances would be) share the key, the refresh families and the
 // revocations: a logout on one is refused by the other within 10 s.
 func TestIssuerSharedStorage(t *testing.T) {
-	hash := issHash(t, issAlicePW)
-	cfg := issGlobal(t.TempDir()) + "\n" + issBase + ` {
-	handle /a/* {
+	hash := bcryptHash(t, issAlicePW)
+	cfg := siteConfigWith(globalOptions(t.TempDir()), `	handle /a/* {
 		jwt_auth {
 			key auto
 			login /a/login
 			refresh /a/refresh
 			logout /a/logout
-			user alice ` + hash + `
+			user alice `+hash+`
 		}
 		respond "ok {http.auth.user.id}" 200
 	}
@@ -1114,15 +1113,15 @@ func TestIssuerSharedStorage(t *testing.T) {
 		jwt_auth {
 			key auto
 			refresh /b/refresh
-			user alice ` + hash + `
+			user alice `+hash+`
 		}
 		respond "ok {http.auth.user.id}" 200
 	}
-` + issErrors + "}\n"
-	issStart(t, cfg)
+`+errorsBlock)
+	startCaddy(t, cfg)
 
 	one := issLogin(t, "/a/login", "alice", issAlicePW)
-	issWantOK(t, "A's token on B", issDo(t, http.MethodGet, "/b/x", issBearer(one.AccessToken)), "alice")
+	wantOK(t, "A's token on B", get(t, "/b/x", bearer(one.AccessToken)), "ok alice")
 
 	// A refresh on B spends the token for A too.
 	r := issRefreshJSON(t, "/b/refresh", one.RefreshToken)
@@ -1132,30 +1131,30 @@ func TestIssuerSharedStorage(t *testing.T) {
 	two := issDecodeTokens(t, "refresh on B", r)
 	issWantJSONError(t, "the spent token on A", issRefreshJSON(t, "/a/refresh", one.RefreshToken), http.StatusUnauthorized, "invalid_grant")
 	issWantJSONError(t, "B's newest refresh token after reuse on A", issRefreshJSON(t, "/b/refresh", two.RefreshToken), http.StatusUnauthorized, "invalid_grant")
-	issWantRevoked(t, "B's newest access token on A", issDo(t, http.MethodGet, "/a/x", issBearer(two.AccessToken)))
+	issWantRevoked(t, "B's newest access token on A", get(t, "/a/x", bearer(two.AccessToken)))
 
 	// A logout on A.
 	three := issLogin(t, "/a/login", "alice", issAlicePW)
-	issWantOK(t, "before logout, on B", issDo(t, http.MethodGet, "/b/x", issBearer(three.AccessToken)), "alice")
-	issWantStatus(t, "logout on A", issDo(t, http.MethodPost, "/a/logout", issBearer(three.AccessToken)), http.StatusNoContent)
-	issWantRevoked(t, "after logout, on A", issDo(t, http.MethodGet, "/a/x", issBearer(three.AccessToken)))
-	took := issEventually(t, 10*time.Second, "B refuses what A revoked", func() bool {
-		a := issDo(t, http.MethodGet, "/b/x", issBearer(three.AccessToken))
-		b := issDo(t, http.MethodGet, "/b/x", issBearer(two.AccessToken))
+	wantOK(t, "before logout, on B", get(t, "/b/x", bearer(three.AccessToken)), "ok alice")
+	wantStatus(t, "logout on A", doRequest(t, http.MethodPost, "/a/logout", bearer(three.AccessToken)), http.StatusNoContent)
+	issWantRevoked(t, "after logout, on A", get(t, "/a/x", bearer(three.AccessToken)))
+	took := eventually(t, 10*time.Second, "B refuses what A revoked", func() bool {
+		a := get(t, "/b/x", bearer(three.AccessToken))
+		b := get(t, "/b/x", bearer(two.AccessToken))
 		return a.Status == http.StatusUnauthorized && b.Status == http.StatusUnauthorized
 	})
 	t.Logf("revocations reached the other instance in %s", took)
-	issWantRevoked(t, "after logout, on B", issDo(t, http.MethodGet, "/b/x", issBearer(three.AccessToken)))
-	issWantRevoked(t, "after reuse, on B", issDo(t, http.MethodGet, "/b/x", issBearer(two.AccessToken)))
+	issWantRevoked(t, "after logout, on B", get(t, "/b/x", bearer(three.AccessToken)))
+	issWantRevoked(t, "after reuse, on B", get(t, "/b/x", bearer(two.AccessToken)))
 	issWantJSONError(t, "refresh of the logged-out login on B", issRefreshJSON(t, "/b/refresh", three.RefreshToken), http.StatusUnauthorized, "invalid_grant")
 }
 
 // TestIssuerLoadErrors: issuer configurations refused at load, naming
 // the subdirective.
 func TestIssuerLoadErrors(t *testing.T) {
-	hash := issHash(t, issAlicePW)
+	hash := bcryptHash(t, issAlicePW)
 	// Start the in-process Caddy with a good config first.
-	issStart(t, issSite(t.TempDir(), issStdLines("user alice "+hash)))
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("user alice "+hash)))
 
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	pubDER, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
@@ -1188,7 +1187,7 @@ func TestIssuerLoadErrors(t *testing.T) {
 		{"bad trusted origin", []string{"key auto", "login /auth/login", "user alice " + hash, "trusted_origins app.example/path"}, "trusted_origins"},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
-			issLoadError(t, tc.name, issSite(t.TempDir(), tc.lines), "caddyfile", tc.want)
+			wantLoadError(t, tc.name, guardConfigIn(t.TempDir(), tc.lines), "caddyfile", tc.want)
 		})
 	}
 
@@ -1197,13 +1196,13 @@ func TestIssuerLoadErrors(t *testing.T) {
 		cfg := fmt.Sprintf(`{"admin":{"listen":%q},"storage":{"module":"file_system","root":%q},
 "apps":{"http":{"http_port":%d,"servers":{"srv0":{"listen":[":%[3]d"],"routes":[{"handle":[
 {"handler":"jwt_auth","keys":[{"auto":"ES256"}],"login":"auth/login","users":[{"name":"alice","password":%q}]}]}]}}}}}`, adminAddr, t.TempDir(), httpPort, hash)
-		issLoadError(t, "JSON relative login", cfg, "json", "login: must be an absolute path")
+		wantLoadError(t, "JSON relative login", cfg, "json", "login: must be an absolute path")
 	})
 	t.Run("JSON_bad_same_site", func(t *testing.T) {
 		cfg := fmt.Sprintf(`{"admin":{"listen":%q},"storage":{"module":"file_system","root":%q},
 "apps":{"http":{"http_port":%d,"servers":{"srv0":{"listen":[":%[3]d"],"routes":[{"handle":[
 {"handler":"jwt_auth","keys":[{"auto":"ES256"}],"login":"/login","users":[{"name":"alice","password":%q}],"cookie":{"same_site":"sideways"}}]}]}}}}}`, adminAddr, t.TempDir(), httpPort, hash)
-		issLoadError(t, "JSON bad same_site", cfg, "json", "same_site")
+		wantLoadError(t, "JSON bad same_site", cfg, "json", "same_site")
 	})
 }
 
@@ -1221,22 +1220,26 @@ func TestIssuerRestart(t *testing.T) {
 	}
 	storage := filepath.Join(tmp, "storage")
 	cfgFile := filepath.Join(tmp, "Caddyfile")
+	// Ports of its own (9180 and 9543), moved like the others by
+	// CADDYJWT_TEST_PORT_OFFSET.
+	port := 9180 + portOffset
+	base := fmt.Sprintf("http://localhost:%d", port)
 	issWrite(t, cfgFile, []byte(`{
 	admin off
-	http_port 9180
-	https_port 9543
+	http_port `+strconv.Itoa(port)+`
+	https_port `+strconv.Itoa(9543+portOffset)+`
 	auto_https off
 	storage file_system `+storage+`
 }
 
-http://localhost:9180 {
+`+base+` {
 	jwt_auth {
 		key auto
 		login /auth/login
 		refresh /auth/refresh
 		logout /auth/logout
 		jwks_endpoint /jwks
-		user alice `+issHash(t, issAlicePW)+`
+		user alice `+bcryptHash(t, issAlicePW)+`
 	}
 	respond "ok {http.auth.user.id}" 200
 	handle_errors {
@@ -1244,7 +1247,6 @@ http://localhost:9180 {
 	}
 }
 `))
-	const base = "http://localhost:9180"
 	run := func() (stop func()) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		cmd := exec.CommandContext(ctx, bin, "run", "--config", cfgFile, "--adapter", "caddyfile")
@@ -1272,7 +1274,7 @@ http://localhost:9180 {
 		t.Cleanup(stop)
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			resp, err := issHTTP.Get(base + "/jwks")
+			resp, err := httpClient.Get(base + "/jwks")
 			if err == nil {
 				resp.Body.Close()
 				return stop
@@ -1297,23 +1299,23 @@ http://localhost:9180 {
 		s, _ := h["kid"].(string)
 		return s
 	}
-	get := func(tok string) issResp { return issDo(t, http.MethodGet, base+"/", issBearer(tok)) }
+	withToken := func(tok string) response { return get(t, base+"/", bearer(tok)) }
 
 	stop := run()
 	out, kept := login(), login()
 	kid := kidOf(out.AccessToken)
-	issWantOK(t, "before restart", get(out.AccessToken), "alice")
-	issWantStatus(t, "logout before restart", issDo(t, http.MethodPost, base+"/auth/logout", issBearer(out.AccessToken)), http.StatusNoContent)
-	issWantRevoked(t, "before restart, after logout", get(out.AccessToken))
+	wantOK(t, "before restart", withToken(out.AccessToken), "ok alice")
+	wantStatus(t, "logout before restart", doRequest(t, http.MethodPost, base+"/auth/logout", bearer(out.AccessToken)), http.StatusNoContent)
+	issWantRevoked(t, "before restart, after logout", withToken(out.AccessToken))
 	stop()
 	if _, err := os.Stat(filepath.Join(storage, "caddyjwt", "keys", "auto-es256.pem")); err != nil {
 		t.Errorf("key auto not kept at caddyjwt/keys/auto-es256.pem in the storage: %v", err)
 	}
 
 	run()
-	issWantRevoked(t, "after restart, the logged-out token", get(out.AccessToken))
+	issWantRevoked(t, "after restart, the logged-out token", withToken(out.AccessToken))
 	issWantJSONError(t, "after restart, the logged-out login's refresh token", issRefreshJSON(t, base+"/auth/refresh", out.RefreshToken), http.StatusUnauthorized, "invalid_grant")
-	issWantOK(t, "after restart, the other login's token", get(kept.AccessToken), "alice")
+	wantOK(t, "after restart, the other login's token", withToken(kept.AccessToken), "ok alice")
 	r := issRefreshJSON(t, base+"/auth/refresh", kept.RefreshToken)
 	if r.Status != http.StatusOK {
 		t.Errorf("after restart, the other login's refresh: %s, want 200", r)
@@ -1321,7 +1323,7 @@ http://localhost:9180 {
 	if k := kidOf(login().AccessToken); k != kid {
 		t.Errorf("after restart, kid %q, want %q", k, kid)
 	}
-	if r := issDo(t, http.MethodGet, base+"/jwks"); !strings.Contains(r.Body, strconv.Quote(kid)) {
+	if r := get(t, base+"/jwks"); !strings.Contains(r.Body, strconv.Quote(kid)) {
 		t.Errorf("after restart, JWKS %s does not list %q", r.Body, kid)
 	}
 }

@@ -3,15 +3,13 @@ package caddyjwt_test
 // Helpers for remote_integration_test.go: a fake identity provider (an
 // httptest server on loopback serving an OpenID discovery document and a
 // JWK set, whose behaviour the test changes while Caddy runs), key pairs
-// and tokens signed with them, Caddyfiles for the in-process Caddy, plain
-// HTTP requests, and a scraper for the plugin's Prometheus counters.
-//
-// Every identifier here starts with "remote": the package holds other
-// suites' helpers under generic names.
+// and tokens signed with them, Caddyfiles with the metrics handler, and a
+// scraper for the plugin's Prometheus counters. The generic Caddyfiles,
+// requests and assertions are in harness_test.go. Remote helpers start
+// with "remote".
 
 import (
 	"bufio"
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -19,12 +17,9 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net"
+	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,17 +27,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
-	"golang.org/x/crypto/bcrypt"
-
-	_ "github.com/caddyjwt/caddyjwt"
-	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
-
-// remoteBaseURL is the site every remote test config serves.
-var remoteBaseURL = baseURL
 
 // remoteHMAC is a 64-byte HMAC secret for the local-key parts of a config.
 const remoteHMAC = "remote-hmac-secret-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG"
@@ -92,22 +79,15 @@ func (k remoteKey) publicJWK() jose.JSONWebKey {
 	return jose.JSONWebKey{Key: k.priv.Public(), KeyID: k.kid, Algorithm: k.alg, Use: k.use}
 }
 
-// remoteClaims are valid claims for sub: exp in ten minutes, iat now,
-// iss when given; extra claims are merged in (a nil value deletes).
+// remoteClaims are valid claims for sub (see claims), with iss when given;
+// extra claims are merged in (a nil value deletes).
 func remoteClaims(sub, iss string, extra map[string]any) jwt.MapClaims {
-	now := time.Now()
-	c := jwt.MapClaims{"sub": sub, "exp": now.Add(10 * time.Minute).Unix(), "iat": now.Unix()}
+	m := map[string]any{}
 	if iss != "" {
-		c["iss"] = iss
+		m["iss"] = iss
 	}
-	for name, v := range extra {
-		if v == nil {
-			delete(c, name)
-			continue
-		}
-		c[name] = v
-	}
-	return c
+	maps.Copy(m, extra)
+	return claims(sub, m)
 }
 
 // sign makes a token with k's method, header kid = k.kid.
@@ -120,25 +100,17 @@ func (k remoteKey) sign(t *testing.T, c jwt.MapClaims) string {
 // ("" leaves kid out).
 func (k remoteKey) signWith(t *testing.T, m jwt.SigningMethod, kid string, c jwt.MapClaims) string {
 	t.Helper()
-	tok := jwt.NewWithClaims(m, c)
+	var hdr map[string]any
 	if kid != "" {
-		tok.Header["kid"] = kid
+		hdr = map[string]any{"kid": kid}
 	}
-	s, err := tok.SignedString(k.priv)
-	if err != nil {
-		t.Fatalf("signing %s token: %v", m.Alg(), err)
-	}
-	return s
+	return mint(t, m, k.priv, c, hdr)
 }
 
 // remoteHS signs claims with remoteHMAC (HS256).
 func remoteHS(t *testing.T, c jwt.MapClaims) string {
 	t.Helper()
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(remoteHMAC))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return mint(t, jwt.SigningMethodHS256, []byte(remoteHMAC), c, nil)
 }
 
 // remoteTokenHeader decodes a token's JOSE header.
@@ -288,42 +260,16 @@ func (idp *remoteIdP) serveJWKS(w http.ResponseWriter, r *http.Request) {
 // ---------------------------------------------------------------------------
 // Caddy
 
-// remoteGlobal is the global options block, with a storage folder of the
-// test's own (its path holds no word a load error is checked for).
-func remoteGlobal(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "rmt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return fmt.Sprintf(`{
-	admin %s
-	http_port %d
-	https_port %d
-	grace_period 1ns
-	auto_https off
-	skip_install_trust
-	storage file_system %s
-}
-`, adminAddr, httpPort, httpsPort, dir)
-}
-
-// remoteSite is a whole Caddyfile: one site on remoteBaseURL with
-// the metrics handler at /metrics, the given routes, and errors rendered
-// as the jwt_auth reason placeholder with their status.
+// remoteSite is a whole Caddyfile: a storage folder of the test's own, and
+// one site on baseURL with the metrics handler at /metrics, the given
+// routes, and errors rendered as the jwt_auth reason placeholder with
+// their status.
 func remoteSite(t *testing.T, routes string) string {
 	t.Helper()
-	return remoteGlobal(t) + "\n" + remoteBaseURL + ` {
-	handle /metrics {
+	return siteConfigWith(globalOptions(keyDir(t)), `	handle /metrics {
 		metrics
 	}
-` + routes + `
-	handle_errors {
-		respond "{http.auth.jwt_auth.error}" {http.error.status_code}
-	}
-}
-`
+`+routes+errorsBlock)
 }
 
 // remoteGuard is a Caddyfile whose site is guarded by one jwt_auth block
@@ -340,162 +286,6 @@ func remoteGuard(t *testing.T, subdirectives ...string) string {
 `)
 }
 
-// remoteStart loads cfg into the in-process Caddy (starting it the first
-// time) and stops the test if it did not load.
-func remoteStart(t *testing.T, cfg string) {
-	t.Helper()
-	failedBefore := t.Failed()
-	remoteForgetIdle()
-	caddytest.NewTester(t).InitServer(cfg, "caddyfile")
-	if !failedBefore && t.Failed() {
-		t.Fatalf("config did not load:\n%s", cfg)
-	}
-}
-
-// remoteForgetIdle drops keep-alive connections to an admin server that a
-// config load replaces (caddytest uses the default transport).
-func remoteForgetIdle() {
-	if tr, ok := http.DefaultTransport.(*http.Transport); ok {
-		tr.CloseIdleConnections()
-	}
-}
-
-// remoteLoadError posts cfg to the admin endpoint and returns its error
-// text, or "" when the config loaded. Caddy must already run.
-func remoteLoadError(t *testing.T, cfg string) string {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://"+adminAddr+"/load", strings.NewReader(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "text/caddyfile")
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("posting config: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode == http.StatusOK {
-		return ""
-	}
-	return string(b)
-}
-
-// ---------------------------------------------------------------------------
-// HTTP
-
-// remoteResp is what a request to Caddy got.
-type remoteResp struct {
-	status int
-	body   string
-	header http.Header
-	err    error // transport error (then status is 0)
-}
-
-// challenge is the WWW-Authenticate header.
-func (r remoteResp) challenge() string { return r.header.Get("WWW-Authenticate") }
-
-func (r remoteResp) String() string {
-	if r.err != nil {
-		return "error " + r.err.Error()
-	}
-	return fmt.Sprintf("%d %q (WWW-Authenticate %q)", r.status, r.body, r.challenge())
-}
-
-var remoteClient = &http.Client{
-	Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			_, port, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			var d net.Dialer
-			return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
-		},
-		DisableKeepAlives: true,
-	},
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	Timeout:       30 * time.Second,
-}
-
-// remoteDo sends a request to Caddy; it never stops the test, so that
-// goroutines may call it.
-func remoteDo(method, path, token, contentType, body string) remoteResp {
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, remoteBaseURL+path, rd)
-	if err != nil {
-		return remoteResp{err: err}
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := remoteClient.Do(req)
-	if err != nil {
-		return remoteResp{err: err}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return remoteResp{status: resp.StatusCode, body: string(b), header: resp.Header, err: err}
-}
-
-// remoteGet sends GET path with a bearer token ("" for none).
-func remoteGet(path, token string) remoteResp {
-	return remoteDo(http.MethodGet, path, token, "", "")
-}
-
-// remotePostJSON posts a JSON body (with a bearer token when given).
-func remotePostJSON(path, token string, v any) remoteResp {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return remoteResp{err: err}
-	}
-	return remoteDo(http.MethodPost, path, token, "application/json", string(b))
-}
-
-// remoteWantOK asserts 200 "ok <sub>".
-func remoteWantOK(t *testing.T, label string, r remoteResp, sub string) {
-	t.Helper()
-	if r.err != nil || r.status != http.StatusOK || r.body != "ok "+sub {
-		t.Errorf("%s: got %s, want 200 %q", label, r, "ok "+sub)
-	}
-}
-
-// remoteWantRefused asserts a 401 invalid_token refusal. description, when
-// not "", is the error_description wanted.
-func remoteWantRefused(t *testing.T, label string, r remoteResp, description string) {
-	t.Helper()
-	if r.err != nil || r.status != http.StatusUnauthorized {
-		t.Errorf("%s: got %s, want 401", label, r)
-		return
-	}
-	const prefix = `Bearer realm="localhost", error="invalid_token", error_description="`
-	c := r.challenge()
-	if !strings.HasPrefix(c, prefix) {
-		t.Errorf("%s: WWW-Authenticate %q, want %s...", label, c, prefix)
-		return
-	}
-	if description != "" && c != prefix+description+`"` {
-		t.Errorf("%s: WWW-Authenticate %q, want error_description %q", label, c, description)
-	}
-}
-
-// remoteHash is a bcrypt hash (lowest cost, for speed).
-func remoteHash(t *testing.T, password string) string {
-	t.Helper()
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(h)
-}
-
 // ---------------------------------------------------------------------------
 // metrics
 
@@ -509,7 +299,7 @@ func remoteSeries(name, result string) string {
 // metrics handler, or the admin endpoint's).
 func remoteScrape(t *testing.T, url string) map[string]float64 {
 	t.Helper()
-	resp, err := remoteClient.Get(url)
+	resp, err := httpClient.Get(url)
 	if err != nil {
 		t.Fatalf("scraping %s: %v", url, err)
 	}

@@ -35,25 +35,25 @@ import (
 func TestRemoteJWKSKeyTypes(t *testing.T) {
 	rsaKey, ecKey, edKey := remoteRSAKey(t, "r1"), remoteECKey(t, "e1"), remoteEdKey(t, "d1")
 	idp := newRemoteIdP(t, rsaKey, ecKey, edKey)
-	remoteStart(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
+	startCaddy(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
 
 	if got := idp.jwksHits.Load(); got != 1 {
 		t.Errorf("the JWK set was fetched %d times at provision, want 1", got)
 	}
 	for _, k := range []remoteKey{rsaKey, ecKey, edKey} {
-		remoteWantOK(t, k.alg+" token, kid "+k.kid, remoteGet("/", k.sign(t, remoteClaims("alice", "", nil))), "alice")
+		wantOK(t, k.alg+" token, kid "+k.kid, get(t, "/", bearer(k.sign(t, remoteClaims("alice", "", nil)))), "ok alice")
 	}
-	remoteWantOK(t, "RS256 token without kid", remoteGet("/", rsaKey.signWith(t, jwt.SigningMethodRS256, "", remoteClaims("bob", "", nil))), "bob")
+	wantOK(t, "RS256 token without kid", get(t, "/", bearer(rsaKey.signWith(t, jwt.SigningMethodRS256, "", remoteClaims("bob", "", nil)))), "ok bob")
 
 	stranger := remoteRSAKey(t, "r1")
-	remoteWantRefused(t, "kid r1 with another RSA key's signature",
-		remoteGet("/", stranger.sign(t, remoteClaims("mallory", "", nil))), "signature invalid")
+	wantInvalidDescription(t, "kid r1 with another RSA key's signature",
+		get(t, "/", bearer(stranger.sign(t, remoteClaims("mallory", "", nil)))), "signature invalid")
 	otherEC := remoteECKey(t, "e1")
-	remoteWantRefused(t, "kid e1 with another EC key's signature",
-		remoteGet("/", otherEC.sign(t, remoteClaims("mallory", "", nil))), "signature invalid")
-	remoteWantRefused(t, "expired token under a remote key",
-		remoteGet("/", ecKey.sign(t, remoteClaims("alice", "", map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}))), "token expired")
-	if r := remoteGet("/", ""); r.status != http.StatusUnauthorized || r.challenge() != `Bearer realm="localhost"` {
+	wantInvalidDescription(t, "kid e1 with another EC key's signature",
+		get(t, "/", bearer(otherEC.sign(t, remoteClaims("mallory", "", nil)))), "signature invalid")
+	wantInvalidDescription(t, "expired token under a remote key",
+		get(t, "/", bearer(ecKey.sign(t, remoteClaims("alice", "", map[string]any{"exp": time.Now().Add(-time.Hour).Unix()})))), "token expired")
+	if r := get(t, "/"); r.Status != http.StatusUnauthorized || r.Header.Get("WWW-Authenticate") != `Bearer realm="localhost"` {
 		t.Errorf("no token: got %s, want 401 with a bare realm challenge", r)
 	}
 
@@ -72,16 +72,16 @@ func TestRemoteJWKAlgAndUse(t *testing.T) {
 	enc := remoteRSAKey(t, "enc-key")
 	enc.use, enc.alg = "enc", "" // an alg such as RSA-OAEP would get it left out anyway
 	idp := newRemoteIdP(t, withAlg, noAlg, enc)
-	remoteStart(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
+	startCaddy(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
 
 	c := func() jwt.MapClaims { return remoteClaims("alice", "", nil) }
-	remoteWantOK(t, "RS256 under the RS256 JWK", remoteGet("/", withAlg.signWith(t, jwt.SigningMethodRS256, withAlg.kid, c())), "alice")
-	remoteWantRefused(t, "PS256 under the RS256 JWK", remoteGet("/", withAlg.signWith(t, jwt.SigningMethodPS256, withAlg.kid, c())), "algorithm not accepted")
-	remoteWantRefused(t, "RS512 under the RS256 JWK", remoteGet("/", withAlg.signWith(t, jwt.SigningMethodRS512, withAlg.kid, c())), "algorithm not accepted")
-	remoteWantOK(t, "RS256 under the JWK without alg", remoteGet("/", noAlg.signWith(t, jwt.SigningMethodRS256, noAlg.kid, c())), "alice")
-	remoteWantOK(t, "PS384 under the JWK without alg", remoteGet("/", noAlg.signWith(t, jwt.SigningMethodPS384, noAlg.kid, c())), "alice")
-	remoteWantRefused(t, "RS256 under the use=enc JWK", remoteGet("/", enc.signWith(t, jwt.SigningMethodRS256, enc.kid, c())), "")
-	remoteWantRefused(t, "RS256 by the use=enc key without kid", remoteGet("/", enc.signWith(t, jwt.SigningMethodRS256, "", c())), "")
+	wantOK(t, "RS256 under the RS256 JWK", get(t, "/", bearer(withAlg.signWith(t, jwt.SigningMethodRS256, withAlg.kid, c()))), "ok alice")
+	wantInvalidDescription(t, "PS256 under the RS256 JWK", get(t, "/", bearer(withAlg.signWith(t, jwt.SigningMethodPS256, withAlg.kid, c()))), "algorithm not accepted")
+	wantInvalidDescription(t, "RS512 under the RS256 JWK", get(t, "/", bearer(withAlg.signWith(t, jwt.SigningMethodRS512, withAlg.kid, c()))), "algorithm not accepted")
+	wantOK(t, "RS256 under the JWK without alg", get(t, "/", bearer(noAlg.signWith(t, jwt.SigningMethodRS256, noAlg.kid, c()))), "ok alice")
+	wantOK(t, "PS384 under the JWK without alg", get(t, "/", bearer(noAlg.signWith(t, jwt.SigningMethodPS384, noAlg.kid, c()))), "ok alice")
+	wantInvalidDescription(t, "RS256 under the use=enc JWK", get(t, "/", bearer(enc.signWith(t, jwt.SigningMethodRS256, enc.kid, c()))), "")
+	wantInvalidDescription(t, "RS256 by the use=enc key without kid", get(t, "/", bearer(enc.signWith(t, jwt.SigningMethodRS256, "", c()))), "")
 }
 
 // TestRemoteUnknownKidRefetchOnceAMinute: a burst of concurrent tokens with
@@ -90,7 +90,7 @@ func TestRemoteJWKAlgAndUse(t *testing.T) {
 func TestRemoteUnknownKidRefetchOnceAMinute(t *testing.T) {
 	known := remoteRSAKey(t, "known")
 	idp := newRemoteIdP(t, known)
-	remoteStart(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
+	startCaddy(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
 	stranger := remoteRSAKey(t, "")
 	base := idp.jwksHits.Load()
 	if base != 1 {
@@ -102,20 +102,23 @@ func TestRemoteUnknownKidRefetchOnceAMinute(t *testing.T) {
 	burst := func(label string) time.Duration {
 		const n = 50
 		var wg sync.WaitGroup
-		results := make([]remoteResp, n)
+		results := make([]response, n)
+		errs := make([]error, n)
 		start := time.Now()
 		for i := range n {
 			tok := stranger.signWith(t, jwt.SigningMethodRS256, fmt.Sprintf("%s-unknown-%d", label, i), remoteClaims("mallory", "", nil))
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				results[i] = remoteGet("/", tok)
+				results[i], errs[i] = try(httpClient, http.MethodGet, "/", bearer(tok))
 			}()
 		}
 		wg.Wait()
 		took := time.Since(start)
 		for i, r := range results {
-			if r.status != http.StatusUnauthorized {
+			if errs[i] != nil {
+				t.Errorf("%s request %d with an unknown kid: %v, want 401", label, i, errs[i])
+			} else if r.Status != http.StatusUnauthorized {
 				t.Errorf("%s request %d with an unknown kid: got %s, want 401", label, i, r)
 			}
 		}
@@ -133,7 +136,7 @@ func TestRemoteUnknownKidRefetchOnceAMinute(t *testing.T) {
 	if took > 3*time.Second {
 		t.Errorf("second burst took %s: requests should be refused at once while refetching is rate-limited", took)
 	}
-	remoteWantOK(t, "known kid after the bursts", remoteGet("/", known.sign(t, remoteClaims("alice", "", nil))), "alice")
+	wantOK(t, "known kid after the bursts", get(t, "/", bearer(known.sign(t, remoteClaims("alice", "", nil)))), "ok alice")
 }
 
 // TestRemoteTwoSourcesRefetchEach: with two remote sources, an unknown kid
@@ -141,16 +144,16 @@ func TestRemoteUnknownKidRefetchOnceAMinute(t *testing.T) {
 func TestRemoteTwoSourcesRefetchEach(t *testing.T) {
 	a, b := remoteRSAKey(t, "a1"), remoteECKey(t, "b1")
 	idpA, idpB := newRemoteIdP(t, a), newRemoteIdP(t, b)
-	remoteStart(t, remoteGuard(t, "jwks "+idpA.JWKSURL(), "jwks "+idpB.JWKSURL()))
-	remoteWantOK(t, "kid a1 from source A", remoteGet("/", a.sign(t, remoteClaims("alice", "", nil))), "alice")
-	remoteWantOK(t, "kid b1 from source B", remoteGet("/", b.sign(t, remoteClaims("bob", "", nil))), "bob")
+	startCaddy(t, remoteGuard(t, "jwks "+idpA.JWKSURL(), "jwks "+idpB.JWKSURL()))
+	wantOK(t, "kid a1 from source A", get(t, "/", bearer(a.sign(t, remoteClaims("alice", "", nil)))), "ok alice")
+	wantOK(t, "kid b1 from source B", get(t, "/", bearer(b.sign(t, remoteClaims("bob", "", nil)))), "ok bob")
 
 	b2 := remoteECKey(t, "b2")
 	idpB.behave(func(bh *remoteIdPBehaviour) { bh.keys = append(bh.keys, b2) })
-	remoteWantOK(t, "kid b2, new at source B", remoteGet("/", b2.sign(t, remoteClaims("carol", "", nil))), "carol")
+	wantOK(t, "kid b2, new at source B", get(t, "/", bearer(b2.sign(t, remoteClaims("carol", "", nil)))), "ok carol")
 	stranger := remoteRSAKey(t, "nobody")
 	for range 5 {
-		remoteWantRefused(t, "unknown kid", remoteGet("/", stranger.sign(t, remoteClaims("mallory", "", nil))), "")
+		wantInvalidDescription(t, "unknown kid", get(t, "/", bearer(stranger.sign(t, remoteClaims("mallory", "", nil)))), "")
 	}
 	if got := idpA.jwksHits.Load(); got > 2 {
 		t.Errorf("source A fetched %d times, want at most 2 (provision + one refetch)", got)
@@ -165,18 +168,18 @@ func TestRemoteTwoSourcesRefetchEach(t *testing.T) {
 func TestRemoteRotationSameType(t *testing.T) {
 	old := remoteRSAKey(t, "2024-old")
 	idp := newRemoteIdP(t, old)
-	remoteStart(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
-	remoteWantOK(t, "old key", remoteGet("/", old.sign(t, remoteClaims("alice", "", nil))), "alice")
+	startCaddy(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
+	wantOK(t, "old key", get(t, "/", bearer(old.sign(t, remoteClaims("alice", "", nil)))), "ok alice")
 
 	next := remoteRSAKey(t, "2025-new")
 	idp.behave(func(b *remoteIdPBehaviour) { b.keys = []remoteKey{old, next} })
 	before := idp.jwksHits.Load()
-	remoteWantOK(t, "new key on first use", remoteGet("/", next.sign(t, remoteClaims("bob", "", nil))), "bob")
+	wantOK(t, "new key on first use", get(t, "/", bearer(next.sign(t, remoteClaims("bob", "", nil)))), "ok bob")
 	if got := idp.jwksHits.Load() - before; got != 1 {
 		t.Errorf("new kid: %d refetches, want 1", got)
 	}
-	remoteWantOK(t, "old key still published", remoteGet("/", old.sign(t, remoteClaims("alice", "", nil))), "alice")
-	remoteWantOK(t, "new key again", remoteGet("/", next.sign(t, remoteClaims("bob", "", nil))), "bob")
+	wantOK(t, "old key still published", get(t, "/", bearer(old.sign(t, remoteClaims("alice", "", nil)))), "ok alice")
+	wantOK(t, "new key again", get(t, "/", bearer(next.sign(t, remoteClaims("bob", "", nil)))), "ok bob")
 }
 
 // TestRemoteRotationNewKeyType: the IdP moves from an RSA key to EC and
@@ -185,17 +188,17 @@ func TestRemoteRotationSameType(t *testing.T) {
 func TestRemoteRotationNewKeyType(t *testing.T) {
 	old := remoteRSAKey(t, "rsa-1")
 	idp := newRemoteIdP(t, old)
-	remoteStart(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
-	remoteWantOK(t, "RSA key", remoteGet("/", old.sign(t, remoteClaims("alice", "", nil))), "alice")
+	startCaddy(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
+	wantOK(t, "RSA key", get(t, "/", bearer(old.sign(t, remoteClaims("alice", "", nil)))), "ok alice")
 
 	ec, ed := remoteECKey(t, "ec-2"), remoteEdKey(t, "ed-3")
 	idp.behave(func(b *remoteIdPBehaviour) { b.keys = []remoteKey{old, ec, ed} })
 	before := idp.jwksHits.Load()
-	remoteWantOK(t, "ES256 token with the new kid, first use", remoteGet("/", ec.sign(t, remoteClaims("bob", "", nil))), "bob")
+	wantOK(t, "ES256 token with the new kid, first use", get(t, "/", bearer(ec.sign(t, remoteClaims("bob", "", nil)))), "ok bob")
 	if got := idp.jwksHits.Load() - before; got != 1 {
 		t.Errorf("new kid ec-2 with a new alg: the IdP saw %d refetches, want 1", got)
 	}
-	remoteWantOK(t, "EdDSA token with the other new kid", remoteGet("/", ed.sign(t, remoteClaims("carol", "", nil))), "carol")
+	wantOK(t, "EdDSA token with the other new kid", get(t, "/", bearer(ed.sign(t, remoteClaims("carol", "", nil)))), "ok carol")
 }
 
 // TestRemoteFailuresKeepLastGoodKeys: when a refetch fails (status 500,
@@ -229,24 +232,24 @@ func TestRemoteFailuresKeepLastGoodKeys(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			idp := newRemoteIdP(t, good)
-			remoteStart(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
-			remoteWantOK(t, "before the failure", remoteGet("/", good.sign(t, remoteClaims("alice", "", nil))), "alice")
-			m0 := remoteScrape(t, remoteBaseURL+"/metrics")
+			startCaddy(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
+			wantOK(t, "before the failure", get(t, "/", bearer(good.sign(t, remoteClaims("alice", "", nil)))), "ok alice")
+			m0 := remoteScrape(t, baseURL+"/metrics")
 
 			tc.fail(idp)
 			before := idp.jwksHits.Load()
-			remoteWantRefused(t, "kid only the failed answer holds", remoteGet("/", fresh.sign(t, remoteClaims("mallory", "", nil))), "")
+			wantInvalidDescription(t, "kid only the failed answer holds", get(t, "/", bearer(fresh.sign(t, remoteClaims("mallory", "", nil)))), "")
 			if tc.count && idp.jwksHits.Load() == before {
 				t.Errorf("the unknown kid did not make the handler refetch: the failure was not exercised")
 			}
-			m1 := remoteScrape(t, remoteBaseURL+"/metrics")
+			m1 := remoteScrape(t, baseURL+"/metrics")
 			errs := remoteSeries("jwks_fetches_total", "error")
 			if d := m1[errs] - m0[errs]; d != 1 {
 				t.Errorf("%s went up by %v, want 1", errs, d)
 			}
 			for i := range 3 {
-				remoteWantOK(t, fmt.Sprintf("last good key after the failure (#%d)", i+1),
-					remoteGet("/", good.sign(t, remoteClaims("alice", "", nil))), "alice")
+				wantOK(t, fmt.Sprintf("last good key after the failure (#%d)", i+1),
+					get(t, "/", bearer(good.sign(t, remoteClaims("alice", "", nil)))), "ok alice")
 			}
 		})
 	}
@@ -258,10 +261,10 @@ func TestRemoteBodyUnderLimit(t *testing.T) {
 	old, next := remoteRSAKey(t, "old"), remoteRSAKey(t, "next")
 	idp := newRemoteIdP(t, old)
 	idp.behave(func(b *remoteIdPBehaviour) { b.padTo = 1<<20 - 64 })
-	remoteStart(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
-	remoteWantOK(t, "key from a set of 1 MiB - 64 bytes", remoteGet("/", old.sign(t, remoteClaims("alice", "", nil))), "alice")
+	startCaddy(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
+	wantOK(t, "key from a set of 1 MiB - 64 bytes", get(t, "/", bearer(old.sign(t, remoteClaims("alice", "", nil)))), "ok alice")
 	idp.behave(func(b *remoteIdPBehaviour) { b.keys, b.padTo = []remoteKey{old, next}, 1<<20 })
-	remoteWantOK(t, "new key from a set of exactly 1 MiB", remoteGet("/", next.sign(t, remoteClaims("bob", "", nil))), "bob")
+	wantOK(t, "new key from a set of exactly 1 MiB", get(t, "/", bearer(next.sign(t, remoteClaims("bob", "", nil)))), "ok bob")
 }
 
 // TestRemoteSlowResponseDropped: an answer slower than 10 s is dropped
@@ -270,20 +273,21 @@ func TestRemoteBodyUnderLimit(t *testing.T) {
 func TestRemoteSlowResponseDropped(t *testing.T) {
 	good, fresh := remoteRSAKey(t, "good"), remoteRSAKey(t, "fresh")
 	idp := newRemoteIdP(t, good)
-	remoteStart(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
-	remoteWantOK(t, "before", remoteGet("/", good.sign(t, remoteClaims("alice", "", nil))), "alice")
+	startCaddy(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
+	wantOK(t, "before", get(t, "/", bearer(good.sign(t, remoteClaims("alice", "", nil)))), "ok alice")
 
 	idp.behave(func(b *remoteIdPBehaviour) { b.keys, b.delay = []remoteKey{good, fresh}, 12*time.Second })
 	freshTok := fresh.sign(t, remoteClaims("mallory", "", nil))
 	type outcome struct {
-		r    remoteResp
+		r    response
+		err  error
 		took time.Duration
 	}
 	done := make(chan outcome, 1)
 	start := time.Now()
 	go func() {
-		r := remoteGet("/", freshTok)
-		done <- outcome{r, time.Since(start)}
+		r, err := try(httpClient, http.MethodGet, "/", bearer(freshTok))
+		done <- outcome{r, err, time.Since(start)}
 	}()
 
 	time.Sleep(500 * time.Millisecond)
@@ -291,17 +295,21 @@ func TestRemoteSlowResponseDropped(t *testing.T) {
 		t.Errorf("the unknown kid did not start a refetch (IdP saw %d /jwks requests, want 2)", idp.jwksHits.Load())
 	}
 	t0 := time.Now()
-	remoteWantOK(t, "known kid during the slow refetch", remoteGet("/", good.sign(t, remoteClaims("alice", "", nil))), "alice")
+	wantOK(t, "known kid during the slow refetch", get(t, "/", bearer(good.sign(t, remoteClaims("alice", "", nil)))), "ok alice")
 	if d := time.Since(t0); d > 2*time.Second {
 		t.Errorf("a known kid waited %s for the slow refetch", d)
 	}
 
 	o := <-done
-	remoteWantRefused(t, "kid only the slow answer holds", o.r, "")
+	if o.err != nil {
+		t.Errorf("kid only the slow answer holds: %v, want 401", o.err)
+	} else {
+		wantInvalidDescription(t, "kid only the slow answer holds", o.r, "")
+	}
 	if o.took < 9*time.Second || o.took > 11500*time.Millisecond {
 		t.Errorf("the request waiting on the slow refetch was answered after %s, want about 10 s (the fetch timeout, before the 12 s answer)", o.took)
 	}
-	remoteWantOK(t, "last good key after the timeout", remoteGet("/", good.sign(t, remoteClaims("alice", "", nil))), "alice")
+	wantOK(t, "last good key after the timeout", get(t, "/", bearer(good.sign(t, remoteClaims("alice", "", nil)))), "ok alice")
 }
 
 // TestRemoteFirstFetchFails: a remote source that cannot be fetched at
@@ -311,32 +319,32 @@ func TestRemoteFirstFetchFails(t *testing.T) {
 	k := remoteRSAKey(t, "late")
 	idp := newRemoteIdP(t, k)
 	idp.behave(func(b *remoteIdPBehaviour) { b.status = http.StatusInternalServerError })
-	remoteStart(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
+	startCaddy(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
 	loaded := time.Now()
 	if idp.jwksHits.Load() == 0 {
 		t.Errorf("the JWK set was not fetched at provision")
 	}
 	tok := k.sign(t, remoteClaims("alice", "", nil))
-	remoteWantRefused(t, "before the keys arrive", remoteGet("/", tok), "")
-	m := remoteScrape(t, remoteBaseURL+"/metrics")
+	wantInvalidDescription(t, "before the keys arrive", get(t, "/", bearer(tok)), "")
+	m := remoteScrape(t, baseURL+"/metrics")
 	if got := m[remoteSeries("jwks_fetches_total", "error")]; got < 1 {
 		t.Errorf("jwks_fetches_total{result=error} is %v after the failed first fetch, want >= 1", got)
 	}
 
 	idp.behave(func(b *remoteIdPBehaviour) { b.status = 0 })
 	deadline := loaded.Add(15 * time.Second)
-	var r remoteResp
+	var r response
 	for time.Now().Before(deadline) {
-		if r = remoteGet("/", tok); r.status == http.StatusOK {
+		if r = get(t, "/", bearer(tok)); r.Status == http.StatusOK {
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		t.Fatalf("keys never arrived: 15 s after the config loaded the token still gets %s (IdP saw %d /jwks requests)", r, idp.jwksHits.Load())
 	}
 	t.Logf("keys arrived %s after the config loaded", time.Since(loaded).Round(100*time.Millisecond))
-	remoteWantOK(t, "after the retry", r, "alice")
+	wantOK(t, "after the retry", r, "ok alice")
 }
 
 // TestRemoteFirstFetchFailsKidRefetch: while a source has no keys yet,
@@ -347,10 +355,10 @@ func TestRemoteFirstFetchFailsKidRefetch(t *testing.T) {
 	k := remoteECKey(t, "early")
 	idp := newRemoteIdP(t, k)
 	idp.behave(func(b *remoteIdPBehaviour) { b.status = http.StatusServiceUnavailable })
-	remoteStart(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
+	startCaddy(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
 	idp.behave(func(b *remoteIdPBehaviour) { b.status = 0 })
 	before := idp.jwksHits.Load()
-	remoteWantOK(t, "first token after the IdP recovered", remoteGet("/", k.sign(t, remoteClaims("alice", "", nil))), "alice")
+	wantOK(t, "first token after the IdP recovered", get(t, "/", bearer(k.sign(t, remoteClaims("alice", "", nil)))), "ok alice")
 	if got := idp.jwksHits.Load() - before; got != 1 {
 		t.Errorf("the first token made %d fetches, want 1", got)
 	}
@@ -362,12 +370,12 @@ func TestRemoteMaxAgeLowerBound(t *testing.T) {
 	k := remoteRSAKey(t, "k")
 	idp := newRemoteIdP(t, k)
 	idp.behave(func(b *remoteIdPBehaviour) { b.cacheControl = "public, max-age=1" })
-	remoteStart(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
+	startCaddy(t, remoteGuard(t, "jwks "+idp.JWKSURL()))
 	time.Sleep(3 * time.Second)
 	if got := idp.jwksHits.Load(); got != 1 {
 		t.Errorf("with max-age=1 the JWK set was fetched %d times in 3 s, want 1 (max-age is bounded below by 1 minute)", got)
 	}
-	remoteWantOK(t, "token", remoteGet("/", k.sign(t, remoteClaims("alice", "", nil))), "alice")
+	wantOK(t, "token", get(t, "/", bearer(k.sign(t, remoteClaims("alice", "", nil)))), "ok alice")
 }
 
 // TestRemoteOIDC: the jwks_uri comes from the issuer's discovery document,
@@ -375,27 +383,27 @@ func TestRemoteMaxAgeLowerBound(t *testing.T) {
 func TestRemoteOIDC(t *testing.T) {
 	k := remoteECKey(t, "oidc-1")
 	idp := newRemoteIdP(t, k)
-	remoteStart(t, remoteGuard(t, "oidc "+idp.URL()))
+	startCaddy(t, remoteGuard(t, "oidc "+idp.URL()))
 	if idp.discHits.Load() < 1 || idp.jwksHits.Load() < 1 {
 		t.Errorf("at provision: %d discovery and %d JWKS requests, want at least 1 each", idp.discHits.Load(), idp.jwksHits.Load())
 	}
 
-	remoteWantOK(t, "iss = issuer", remoteGet("/", k.sign(t, remoteClaims("alice", idp.URL(), nil))), "alice")
-	remoteWantRefused(t, "iss of another issuer", remoteGet("/", k.sign(t, remoteClaims("alice", "https://evil.example", nil))), "issuer not accepted")
+	wantOK(t, "iss = issuer", get(t, "/", bearer(k.sign(t, remoteClaims("alice", idp.URL(), nil)))), "ok alice")
+	wantInvalidDescription(t, "iss of another issuer", get(t, "/", bearer(k.sign(t, remoteClaims("alice", "https://evil.example", nil)))), "issuer not accepted")
 	// The issuer with or without a final slash is the same issuer (IdPs
 	// differ in how they spell it); a longer path is not.
-	remoteWantOK(t, "iss with a trailing slash", remoteGet("/", k.sign(t, remoteClaims("alice", idp.URL()+"/", nil))), "alice")
-	remoteWantRefused(t, "iss with a longer path", remoteGet("/", k.sign(t, remoteClaims("alice", idp.URL()+"/x", nil))), "issuer not accepted")
-	remoteWantRefused(t, "no iss", remoteGet("/", k.sign(t, remoteClaims("alice", "", nil))), "issuer not accepted")
-	if r := remoteGet("/", k.sign(t, remoteClaims("alice", "https://evil.example", nil))); r.body != "bad_claims" {
-		t.Errorf("iss of another issuer: reason placeholder %q, want bad_claims", r.body)
+	wantOK(t, "iss with a trailing slash", get(t, "/", bearer(k.sign(t, remoteClaims("alice", idp.URL()+"/", nil)))), "ok alice")
+	wantInvalidDescription(t, "iss with a longer path", get(t, "/", bearer(k.sign(t, remoteClaims("alice", idp.URL()+"/x", nil)))), "issuer not accepted")
+	wantInvalidDescription(t, "no iss", get(t, "/", bearer(k.sign(t, remoteClaims("alice", "", nil)))), "issuer not accepted")
+	if r := get(t, "/", bearer(k.sign(t, remoteClaims("alice", "https://evil.example", nil)))); r.Body != "bad_claims" {
+		t.Errorf("iss of another issuer: reason placeholder %q, want bad_claims", r.Body)
 	}
 
 	// Rotation through discovery (same key type: a new type is
 	// TestRemoteRotationNewKeyType's case).
 	k2 := remoteECKey(t, "oidc-2")
 	idp.behave(func(b *remoteIdPBehaviour) { b.keys = []remoteKey{k, k2} })
-	remoteWantOK(t, "rotated key via discovery", remoteGet("/", k2.sign(t, remoteClaims("bob", idp.URL(), nil))), "bob")
+	wantOK(t, "rotated key via discovery", get(t, "/", bearer(k2.sign(t, remoteClaims("bob", idp.URL(), nil)))), "ok bob")
 }
 
 // TestRemoteOIDCIssuerMismatch: a discovery document naming another issuer
@@ -404,12 +412,12 @@ func TestRemoteOIDCIssuerMismatch(t *testing.T) {
 	k := remoteRSAKey(t, "k")
 	idp := newRemoteIdP(t, k)
 	idp.behave(func(b *remoteIdPBehaviour) { b.issuer = "https://someone-else.example" })
-	remoteStart(t, remoteGuard(t, "oidc "+idp.URL()))
+	startCaddy(t, remoteGuard(t, "oidc "+idp.URL()))
 	if idp.discHits.Load() < 1 {
 		t.Errorf("discovery was not read at provision")
 	}
-	remoteWantRefused(t, "token under the mismatching issuer's key", remoteGet("/", k.sign(t, remoteClaims("alice", idp.URL(), nil))), "")
-	remoteWantRefused(t, "token with the document's issuer", remoteGet("/", k.sign(t, remoteClaims("alice", "https://someone-else.example", nil))), "")
+	wantInvalidDescription(t, "token under the mismatching issuer's key", get(t, "/", bearer(k.sign(t, remoteClaims("alice", idp.URL(), nil)))), "")
+	wantInvalidDescription(t, "token with the document's issuer", get(t, "/", bearer(k.sign(t, remoteClaims("alice", "https://someone-else.example", nil)))), "")
 	if got := idp.jwksHits.Load(); got != 0 {
 		t.Errorf("the jwks_uri of a mismatching discovery document was fetched %d times, want 0", got)
 	}
@@ -420,7 +428,7 @@ func TestRemoteOIDCIssuerMismatch(t *testing.T) {
 // unreachable host does not fail the load) and http:// to loopback too.
 func TestRemoteInsecureURLsRefused(t *testing.T) {
 	idp := newRemoteIdP(t, remoteRSAKey(t, "k"))
-	remoteStart(t, remoteGuard(t, "jwks "+idp.JWKSURL())) // Caddy runs from here
+	startCaddy(t, remoteGuard(t, "jwks "+idp.JWKSURL())) // Caddy runs from here
 
 	for _, tc := range []struct{ sub, url string }{
 		{"jwks", "http://example.com/keys"},
@@ -429,7 +437,7 @@ func TestRemoteInsecureURLsRefused(t *testing.T) {
 		{"oidc", "http://example.com"},
 		{"oidc", "http://192.168.1.1"},
 	} {
-		msg := remoteLoadError(t, remoteGuard(t, tc.sub+" "+tc.url))
+		msg := loadErrorText(t, remoteGuard(t, tc.sub+" "+tc.url))
 		if msg == "" {
 			t.Errorf("%s %s: config loaded, want a load error", tc.sub, tc.url)
 			continue
@@ -444,13 +452,13 @@ func TestRemoteInsecureURLsRefused(t *testing.T) {
 		"oidc https://idp.example.invalid",
 		"jwks http://[::1]:1/keys",
 	} {
-		if msg := remoteLoadError(t, remoteGuard(t, tc, "secret "+remoteHMAC)); msg != "" {
+		if msg := loadErrorText(t, remoteGuard(t, tc, "secret "+remoteHMAC)); msg != "" {
 			t.Errorf("%s: load error %q, want the config accepted", tc, msg)
 		}
 	}
 	// The last config above (local secret, unreachable remote) serves its
 	// local key.
-	remoteWantOK(t, "local key beside an unreachable remote source", remoteGet("/", remoteHS(t, remoteClaims("alice", "", nil))), "alice")
+	wantOK(t, "local key beside an unreachable remote source", get(t, "/", bearer(remoteHS(t, remoteClaims("alice", "", nil)))), "ok alice")
 }
 
 // TestRemoteKeysNotPublished: the handler's own jwks_endpoint (and its
@@ -458,22 +466,22 @@ func TestRemoteInsecureURLsRefused(t *testing.T) {
 func TestRemoteKeysNotPublished(t *testing.T) {
 	r1, e1 := remoteRSAKey(t, "remote-rsa"), remoteECKey(t, "remote-ec")
 	idp := newRemoteIdP(t, r1, e1)
-	remoteStart(t, remoteGuard(t, "jwks "+idp.JWKSURL(), "key auto ES256", "jwks_endpoint /.jwks"))
+	startCaddy(t, remoteGuard(t, "jwks "+idp.JWKSURL(), "key auto ES256", "jwks_endpoint /.jwks"))
 	// The remote keys are in use...
-	remoteWantOK(t, "remote key verifies", remoteGet("/", r1.sign(t, remoteClaims("alice", "", nil))), "alice")
+	wantOK(t, "remote key verifies", get(t, "/", bearer(r1.sign(t, remoteClaims("alice", "", nil)))), "ok alice")
 
-	r := remoteGet("/.jwks", "")
-	if r.status != http.StatusOK {
+	r := get(t, "/.jwks")
+	if r.Status != http.StatusOK {
 		t.Fatalf("GET /.jwks: %s", r)
 	}
 	var set struct {
 		Keys []map[string]any `json:"keys"`
 	}
-	if err := json.Unmarshal([]byte(r.body), &set); err != nil {
-		t.Fatalf("GET /.jwks: %v in %q", err, r.body)
+	if err := json.Unmarshal([]byte(r.Body), &set); err != nil {
+		t.Fatalf("GET /.jwks: %v in %q", err, r.Body)
 	}
 	if len(set.Keys) != 1 {
-		t.Errorf("/.jwks holds %d keys, want 1 (the auto key only): %s", len(set.Keys), r.body)
+		t.Errorf("/.jwks holds %d keys, want 1 (the auto key only): %s", len(set.Keys), r.Body)
 	}
 	for _, k := range set.Keys {
 		if k["kid"] == r1.kid || k["kid"] == e1.kid {
@@ -486,9 +494,9 @@ func TestRemoteKeysNotPublished(t *testing.T) {
 	// ...also after a refetch brought another remote key.
 	r2 := remoteRSAKey(t, "remote-rsa-2")
 	idp.behave(func(b *remoteIdPBehaviour) { b.keys = append(b.keys, r2) })
-	remoteWantOK(t, "rotated remote key", remoteGet("/", r2.sign(t, remoteClaims("bob", "", nil))), "bob")
-	if r := remoteGet("/.jwks", ""); strings.Contains(r.body, r2.kid) || strings.Contains(r.body, r1.kid) {
-		t.Errorf("/.jwks after a refetch publishes remote keys: %s", r.body)
+	wantOK(t, "rotated remote key", get(t, "/", bearer(r2.sign(t, remoteClaims("bob", "", nil)))), "ok bob")
+	if r := get(t, "/.jwks"); strings.Contains(r.Body, r2.kid) || strings.Contains(r.Body, r1.kid) {
+		t.Errorf("/.jwks after a refetch publishes remote keys: %s", r.Body)
 	}
 }
 
@@ -499,21 +507,21 @@ func TestRemoteKeysNeverSign(t *testing.T) {
 	leaked := remoteRSAKey(t, "leaked")
 	idp := newRemoteIdP(t, leaked)
 	idp.behave(func(b *remoteIdPBehaviour) { b.private = true })
-	remoteStart(t, remoteGuard(t,
+	startCaddy(t, remoteGuard(t,
 		"jwks "+idp.JWKSURL(),
 		"secret "+remoteHMAC,
 		"login /login",
-		"user alice "+remoteHash(t, "wonderland"),
+		"user alice "+bcryptHash(t, "wonderland"),
 	))
-	r := remotePostJSON("/login", "", map[string]string{"username": "alice", "password": "wonderland"})
-	if r.status != http.StatusOK {
+	r := doRequest(t, http.MethodPost, "/login", jsonBody(map[string]string{"username": "alice", "password": "wonderland"}))
+	if r.Status != http.StatusOK {
 		t.Fatalf("login: %s", r)
 	}
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
-	if err := json.Unmarshal([]byte(r.body), &tok); err != nil || tok.AccessToken == "" {
-		t.Fatalf("login answer %q: %v", r.body, err)
+	if err := json.Unmarshal([]byte(r.Body), &tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("login answer %q: %v", r.Body, err)
 	}
 	hdr := remoteTokenHeader(t, tok.AccessToken)
 	if hdr["alg"] != "HS256" || hdr["kid"] == leaked.kid {
@@ -528,7 +536,7 @@ func TestRemoteMetrics(t *testing.T) {
 	a1 := remoteRSAKey(t, "a1")
 	b1 := remoteECKey(t, "b1")
 	idpA, idpB := newRemoteIdP(t, a1), newRemoteIdP(t, b1)
-	remoteStart(t, remoteSite(t, `
+	startCaddy(t, remoteSite(t, `
 	handle /a/* {
 		jwt_auth {
 			jwks `+idpA.JWKSURL()+`
@@ -549,12 +557,12 @@ func TestRemoteMetrics(t *testing.T) {
 			refresh /refresh
 			logout /logout
 			login_limit 3 1m
-			user alice `+remoteHash(t, "wonderland")+`
+			user alice `+bcryptHash(t, "wonderland")+`
 		}
 		respond "ok {http.auth.user.id}" 200
 	}
 `))
-	metricsURL := remoteBaseURL + "/metrics"
+	metricsURL := baseURL + "/metrics"
 	m0 := remoteScrape(t, metricsURL)
 	// A new config has a new registry: the two fetches at provision are
 	// all there is.
@@ -564,56 +572,56 @@ func TestRemoteMetrics(t *testing.T) {
 
 	admin := remoteHS(t, remoteClaims("root", "", map[string]any{"role": "admin"}))
 	// validations
-	remoteWantOK(t, "ok #1", remoteGet("/x", admin), "root")
-	remoteWantOK(t, "ok #2", remoteGet("/y", admin), "root")
-	if r := remoteGet("/x", ""); r.status != http.StatusUnauthorized { // missing
+	wantOK(t, "ok #1", get(t, "/x", bearer(admin)), "ok root")
+	wantOK(t, "ok #2", get(t, "/y", bearer(admin)), "ok root")
+	if r := get(t, "/x"); r.Status != http.StatusUnauthorized { // missing
 		t.Errorf("no token: %s", r)
 	}
-	remoteWantRefused(t, "malformed", remoteGet("/x", "not.a.token"), "")                              // invalid
-	remoteWantRefused(t, "bad signature", remoteGet("/x", a1.sign(t, remoteClaims("x", "", nil))), "") // invalid
-	remoteWantRefused(t, "expired", remoteGet("/x", remoteHS(t, remoteClaims("x", "", map[string]any{"role": "admin", "exp": time.Now().Add(-time.Hour).Unix()}))), "token expired")
-	if r := remoteGet("/x", remoteHS(t, remoteClaims("guest", "", nil))); r.status != http.StatusForbidden { // forbidden
+	wantInvalidDescription(t, "malformed", get(t, "/x", bearer("not.a.token")), "")                              // invalid
+	wantInvalidDescription(t, "bad signature", get(t, "/x", bearer(a1.sign(t, remoteClaims("x", "", nil)))), "") // invalid
+	wantInvalidDescription(t, "expired", get(t, "/x", bearer(remoteHS(t, remoteClaims("x", "", map[string]any{"role": "admin", "exp": time.Now().Add(-time.Hour).Unix()})))), "token expired")
+	if r := get(t, "/x", bearer(remoteHS(t, remoteClaims("guest", "", nil)))); r.Status != http.StatusForbidden { // forbidden
 		t.Errorf("no role: got %s, want 403", r)
 	}
 
 	// logins and refreshes
-	login := func(password string) (remoteResp, map[string]any) {
-		r := remotePostJSON("/login", "", map[string]string{"username": "alice", "password": password})
+	login := func(password string) (response, map[string]any) {
+		r := doRequest(t, http.MethodPost, "/login", jsonBody(map[string]string{"username": "alice", "password": password}))
 		var body map[string]any
-		_ = json.Unmarshal([]byte(r.body), &body)
+		_ = json.Unmarshal([]byte(r.Body), &body)
 		return r, body
 	}
 	r, tok := login("wonderland") // ok
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		t.Fatalf("login: %s", r)
 	}
 	refresh, _ := tok["refresh_token"].(string)
-	if rr := remotePostJSON("/refresh", "", map[string]string{"refresh_token": refresh}); rr.status != http.StatusOK { // refresh ok
+	if rr := doRequest(t, http.MethodPost, "/refresh", jsonBody(map[string]string{"refresh_token": refresh})); rr.Status != http.StatusOK { // refresh ok
 		t.Errorf("refresh: %s", rr)
 	}
-	if rr := remotePostJSON("/refresh", "", map[string]string{"refresh_token": "garbage"}); rr.status != http.StatusUnauthorized { // refresh invalid
+	if rr := doRequest(t, http.MethodPost, "/refresh", jsonBody(map[string]string{"refresh_token": "garbage"})); rr.Status != http.StatusUnauthorized { // refresh invalid
 		t.Errorf("refresh with garbage: %s", rr)
 	}
-	if rr := remotePostJSON("/refresh", "", map[string]string{"refresh_token": refresh}); rr.status != http.StatusUnauthorized { // refresh reused
+	if rr := doRequest(t, http.MethodPost, "/refresh", jsonBody(map[string]string{"refresh_token": refresh})); rr.Status != http.StatusUnauthorized { // refresh reused
 		t.Errorf("refresh token spent twice: %s", rr)
 	}
 	// revoked: log in again, log out, present the logged-out token.
 	r, tok = login("wonderland") // ok
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		t.Fatalf("second login: %s", r)
 	}
 	access2, _ := tok["access_token"].(string)
-	if rr := remoteDo(http.MethodPost, "/logout", access2, "", ""); rr.status != http.StatusNoContent {
+	if rr := doRequest(t, http.MethodPost, "/logout", bearer(access2)); rr.Status != http.StatusNoContent {
 		t.Errorf("logout: %s", rr)
 	}
-	remoteWantRefused(t, "logged-out token", remoteGet("/x", access2), "token revoked") // revoked
+	wantInvalidDescription(t, "logged-out token", get(t, "/x", bearer(access2)), "token revoked") // revoked
 	// invalid_credentials, then rate_limited
 	for i := range 3 {
-		if r, _ := login("wrong"); r.status != http.StatusUnauthorized {
+		if r, _ := login("wrong"); r.Status != http.StatusUnauthorized {
 			t.Errorf("wrong password #%d: %s", i+1, r)
 		}
 	}
-	if r, _ := login("wrong"); r.status != http.StatusTooManyRequests { // rate_limited
+	if r, _ := login("wrong"); r.Status != http.StatusTooManyRequests { // rate_limited
 		t.Errorf("fourth wrong password: got %s, want 429", r)
 	}
 
@@ -621,11 +629,11 @@ func TestRemoteMetrics(t *testing.T) {
 	// source B's IdP fails (error).
 	a2 := remoteRSAKey(t, "a2")
 	idpA.behave(func(b *remoteIdPBehaviour) { b.keys = append(b.keys, a2) })
-	remoteWantOK(t, "new kid at A", remoteGet("/a/1", a2.sign(t, remoteClaims("ann", "", nil))), "ann") // validation ok
+	wantOK(t, "new kid at A", get(t, "/a/1", bearer(a2.sign(t, remoteClaims("ann", "", nil)))), "ok ann") // validation ok
 	idpB.behave(func(b *remoteIdPBehaviour) { b.status = http.StatusInternalServerError })
 	b2 := remoteECKey(t, "b2")
-	remoteWantRefused(t, "unknown kid at B", remoteGet("/b/1", b2.sign(t, remoteClaims("bo", "", nil))), "") // invalid
-	remoteWantOK(t, "old kid at B", remoteGet("/b/2", b1.sign(t, remoteClaims("bo", "", nil))), "bo")        // ok
+	wantInvalidDescription(t, "unknown kid at B", get(t, "/b/1", bearer(b2.sign(t, remoteClaims("bo", "", nil)))), "") // invalid
+	wantOK(t, "old kid at B", get(t, "/b/2", bearer(b1.sign(t, remoteClaims("bo", "", nil)))), "ok bo")                // ok
 
 	m1 := remoteScrape(t, metricsURL)
 	want := map[string]float64{
