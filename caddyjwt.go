@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -335,7 +336,31 @@ func (h *Handler) passesWithoutToken(r *http.Request) bool {
 		return false
 	}
 	match, err := h.except.MatchWithError(r)
-	return err == nil && match
+	return err == nil && match && !ambiguousPath(r.URL.Path)
+}
+
+// ambiguousPath tells whether a decoded request path may name another
+// resource to the server behind Caddy than it does to Caddy's path
+// matcher, which cleans only '/'-separated dot segments: it holds a
+// backslash (a separator on Windows), a ';' (path parameters, which Tomcat
+// and others cut off: /public/..;/admin), a '%' left after decoding
+// (decoded again by some: %252e%252e), a '?' or '#' (which end the path
+// for a server that parses the decoded path again), a control character
+// (a NUL ends a path in C), or a segment of dots and spaces only (a dot
+// segment once trailing dots and spaces are trimmed, as Windows does).
+// Such a path never matches except: it needs a token.
+func ambiguousPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c == '\\' || c == ';' || c == '%' || c == '?' || c == '#' || c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg != "" && strings.Trim(seg, ". ") == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // logRefusal logs a refused request at DEBUG, without the token.

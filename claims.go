@@ -252,9 +252,12 @@ func (h *Handler) publish(r *http.Request, id *identity) {
 	}
 }
 
+// hasControl tells whether s holds a control character: C0, DEL, or C1
+// (U+0080–U+009F, 0xC2 0x80–0x9F in UTF-8; U+0085 is a line break to
+// Java and to Unicode-aware log readers).
 func hasControl(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f {
+		if c := s[i]; c < 0x20 || c == 0x7f || c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f {
 			return true
 		}
 	}
