@@ -42,8 +42,9 @@ func (rule ClaimRule) holds(claims map[string]any) bool {
 	switch v := v.(type) {
 	case string:
 		if rule.Claim == "scope" || rule.Claim == "scp" {
-			for _, s := range strings.Fields(v) {
-				if rule.accepts(s) {
+			// Space-delimited (RFC 6749 3.3): only U+0020 separates scopes.
+			for s := range strings.SplitSeq(v, " ") {
+				if s != "" && rule.accepts(s) {
 					return true
 				}
 			}

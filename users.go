@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"slices"
@@ -148,6 +149,9 @@ func parseUsersFile(data []byte) (map[string]*account, error) {
 		dec.UseNumber()
 		if err := dec.Decode(&entries); err != nil {
 			return nil, fmt.Errorf("JSON: %w", err)
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return nil, errors.New("JSON: data after the users object")
 		}
 		for name, u := range entries {
 			u.Name = name
