@@ -236,7 +236,8 @@ var faultKindNames = [faultKinds]string{"plain", "guarded, valid token", "guarde
 type faultTally struct {
 	sent, ok, wrong, transport int
 	slowest                    time.Duration
-	samples                    []string // the first few wrong answers and transport errors
+	samples                    []string // the first few wrong answers
+	errs                       []string // the first few transport errors
 }
 
 func (c *faultTally) add(o faultTally) {
@@ -245,15 +246,22 @@ func (c *faultTally) add(o faultTally) {
 	c.wrong += o.wrong
 	c.transport += o.transport
 	c.slowest = max(c.slowest, o.slowest)
-	if len(c.samples) < 5 {
-		c.samples = append(c.samples, o.samples[:min(len(o.samples), 5-len(c.samples))]...)
+	c.samples = faultFirst(c.samples, o.samples...)
+	c.errs = faultFirst(c.errs, o.errs...)
+}
+
+// note keeps a wrong answer or a transport error as an example.
+func (c *faultTally) note(r faultResp, prefix string) {
+	if r.err != nil {
+		c.errs = faultFirst(c.errs, prefix+r.String())
+	} else {
+		c.samples = faultFirst(c.samples, prefix+r.String())
 	}
 }
 
-func (c *faultTally) note(s string) {
-	if len(c.samples) < 5 {
-		c.samples = append(c.samples, s)
-	}
+// faultFirst appends to list up to five items.
+func faultFirst(list []string, more ...string) []string {
+	return append(list, more[:min(len(more), max(0, 5-len(list)))]...)
 }
 
 // faultRate is a count per request, in percent.
@@ -363,7 +371,7 @@ func TestFaultReloadUnderLoad(t *testing.T) {
 				c.slowest = max(c.slowest, r.took)
 				if r.err != nil {
 					c.transport++
-					c.note(r.String())
+					c.note(r, "")
 					continue
 				}
 				var good bool
@@ -381,7 +389,7 @@ func TestFaultReloadUnderLoad(t *testing.T) {
 					c.ok++
 				} else {
 					c.wrong++
-					c.note(r.String())
+					c.note(r, "")
 				}
 			}
 			mu.Lock()
@@ -460,8 +468,8 @@ func TestFaultReloadUnderLoad(t *testing.T) {
 	tail := faultBinomialTail(k, g.transport, q)
 	t.Logf("transport errors: plain %d of %d (%s), guarded %d of %d (%s); P(guarded ≥ %d | %d in all, same rate) = %.3g",
 		p.transport, p.sent, faultRate(p.transport, p.sent), g.transport, g.sent, faultRate(g.transport, g.sent), g.transport, k, tail)
-	if len(p.samples) > 0 || len(g.samples) > 0 {
-		t.Logf("first plain errors: %q; first guarded errors: %q", p.samples, g.samples)
+	if len(p.errs) > 0 || len(g.errs) > 0 {
+		t.Logf("first plain transport errors: %q; first guarded: %q", p.errs, g.errs)
 	}
 	if tail < faultTransportAlpha {
 		t.Errorf("the guarded site lost %d connections to the reloads, plain Caddy %d: more than chance allows (p = %.3g < %g)",
@@ -780,10 +788,10 @@ func TestFaultJWKSOutageUnderLoad(t *testing.T) {
 				switch {
 				case r.err != nil:
 					local.transport++
-					local.note("IdP " + s.name + ": " + r.String())
+					local.note(r, "IdP "+s.name+": ")
 				case r.status != 200 || r.body != "ok alice":
 					local.wrong++
-					local.note("IdP " + s.name + ": " + r.String())
+					local.note(r, "IdP "+s.name+": ")
 				default:
 					local.ok++
 				}
@@ -838,7 +846,7 @@ func TestFaultJWKSOutageUnderLoad(t *testing.T) {
 		load.sent, load.ok, load.wrong, load.transport, inOut.Load(), load.slowest.Round(time.Millisecond))
 	if load.wrong > 0 || load.transport > 0 || load.ok == 0 {
 		t.Errorf("valid tokens with known kids: %d refused and %d transport errors of %d; first: %q",
-			load.wrong, load.transport, load.sent, load.samples)
+			load.wrong, load.transport, load.sent, append(load.samples, load.errs...))
 	}
 	if inOut.Load() < 10 {
 		t.Errorf("only %d valid requests were answered during the outage: the load did not run through it", inOut.Load())
@@ -861,14 +869,14 @@ func TestFaultJWKSOutageUnderLoad(t *testing.T) {
 			c.ok++
 		} else {
 			c.wrong++
-			c.note(a.r.String())
+			c.note(a.r, "")
 		}
 	}
 	for _, s := range sites {
 		c := perSite[s.name]
 		t.Logf("IdP %s: %d unknown-kid tokens, %d refused with 401, slowest %v", s.name, c.sent, c.ok, c.slowest.Round(time.Millisecond))
 		if c.wrong > 0 {
-			t.Errorf("IdP %s: %d unknown-kid tokens not answered 401 \"unknown signing key\"; first: %q", s.name, c.wrong, c.samples)
+			t.Errorf("IdP %s: %d unknown-kid tokens not answered 401 \"unknown signing key\"; first: %q", s.name, c.wrong, append(c.samples, c.errs...))
 		}
 		// The ones that arrived while the refetch hung waited for it, and
 		// no longer than the 10 s fetch timeout (plus a generous margin).
@@ -1068,6 +1076,9 @@ func TestFaultReadOnlyStorage(t *testing.T) {
 	}
 
 	t.Run("ReadOnly", func(t *testing.T) {
+		// Each 503 is a Caddy HTTP error, like the endpoints' 413, 415
+		// and 429: its body is what handle_errors makes of it (empty by
+		// default), and it never carries a token or sets a token cookie.
 		r := faultDo(client, http.MethodPost, url("/login"), "", `{"username":"alice","password":"`+clusterPassword+`"}`)
 		if r.status != http.StatusServiceUnavailable {
 			t.Errorf("login on read-only storage: %v, want 503", r)
