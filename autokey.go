@@ -57,8 +57,36 @@ func (a *autoKeys) retiredPrefix() string {
 }
 
 // load reads the keys from storage: it creates the first key, and retires
-// the current one when it is older than rotate.
+// the current one when it is older than rotate. Only those two write, so
+// only they take the storage lock: reading a stored key that is not due
+// needs no write, and an instance on a read-only storage (a verifier on a
+// read-only copy, or a storage that went read-only) still starts and
+// reloads with it.
 func (a *autoKeys) load(ctx context.Context) error {
+	current, created, err := a.loadCurrent(ctx)
+	switch {
+	case err == nil && !a.due(created):
+		return a.use(ctx, current)
+	case errors.Is(err, fs.ErrNotExist):
+		if err := a.loadLocked(ctx); err != nil {
+			return fmt.Errorf("no key in storage yet, making one: %w", err)
+		}
+		return nil
+	case err != nil:
+		return err
+	}
+	return a.loadLocked(ctx)
+}
+
+// due tells whether a key created then is to be rotated now.
+func (a *autoKeys) due(created time.Time) bool {
+	return a.rotate > 0 && now().Sub(created) >= a.rotate
+}
+
+// loadLocked is load under the storage lock, so that the instances of a
+// cluster make one first key and one rotation: it reads the current key
+// again, creates it when there is none, and rotates it when due.
+func (a *autoKeys) loadLocked(ctx context.Context) error {
 	lock := "caddyjwt_keys_" + strings.ToLower(a.alg)
 	if err := a.storage.Lock(ctx, lock); err != nil {
 		return fmt.Errorf("locking storage: %w", err)
@@ -66,10 +94,14 @@ func (a *autoKeys) load(ctx context.Context) error {
 	defer func() { _ = a.storage.Unlock(context.WithoutCancel(ctx), lock) }()
 
 	current, created, err := a.loadCurrent(ctx)
+	if errors.Is(err, fs.ErrNotExist) {
+		current, err = a.create(ctx)
+		created = now()
+	}
 	if err != nil {
 		return err
 	}
-	if a.rotate > 0 && now().Sub(created) >= a.rotate {
+	if a.due(created) {
 		if err := a.retire(ctx, current); err != nil {
 			return fmt.Errorf("retiring the key: %w", err)
 		}
@@ -77,6 +109,11 @@ func (a *autoKeys) load(ctx context.Context) error {
 			return err
 		}
 	}
+	return a.use(ctx, current)
+}
+
+// use makes current and the retired keys that still verify the key set.
+func (a *autoKeys) use(ctx context.Context, current *key) error {
 	keys := []*key{current}
 	retired, err := a.loadRetired(ctx)
 	if err != nil {
@@ -93,14 +130,13 @@ func (a *autoKeys) load(ctx context.Context) error {
 	return nil
 }
 
-// loadCurrent loads the signing key, creating it when there is none, and
-// tells when it was created (a key without that header counts from its
-// storage time).
+// loadCurrent loads the signing key and tells when it was created (a key
+// without that header counts from its storage time); fs.ErrNotExist when
+// there is none yet.
 func (a *autoKeys) loadCurrent(ctx context.Context) (*key, time.Time, error) {
 	data, err := a.storage.Load(ctx, a.currentPath())
 	if errors.Is(err, fs.ErrNotExist) {
-		k, err := a.create(ctx)
-		return k, now(), err
+		return nil, time.Time{}, err
 	}
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("loading %s: %w", a.currentPath(), err)
