@@ -44,7 +44,8 @@ package caddyjwt_test
 //	  inside (refused) the Authorization value, VT
 //	duplicate members in header (alg, kid, typ, crit) and  TestAttackDuplicateMembers
 //	  claims (sub, exp, nbf, iat, iss, aud, role, jti),
-//	  also spelt once with \u escapes
+//	  also spelt once with \u escapes; in nested objects
+//	  (realm_access.roles twice), also inside arrays
 //	registered claims spelt with \u escapes                TestAttackEscapedNames
 //	oversized tokens: 16 KiB boundary; 18 KiB → 401;       TestIntegrationMalformedTokens (16384/16385);
 //	  32 KiB and oversized header blocks → 431; 1 MiB and    TestAttackSize
@@ -73,10 +74,8 @@ package caddyjwt_test
 //	                                                         byte for byte)
 //
 // Not refused, by design or left open (see the report of issue 6):
-// duplicate names inside nested objects (the scanner checks top-level
-// names only; encoding/json keeps the last); ECDSA high-S signatures (n-s,
-// valid ECDSA, as Go and RFC 7518 accept them); except matching is
-// case-insensitive (Caddy's path matcher: /PUBLIC/x matches /public/*);
+// ECDSA high-S signatures (n-s, valid ECDSA, as Go and RFC 7518 accept
+// them); except matching is case-insensitive (Caddy's path matcher: /PUBLIC/x matches /public/*);
 // a client's trailers named like a claim_header reach the upstream as
 // trailers (never in its header section).
 
@@ -672,6 +671,10 @@ func TestAttackDuplicateMembers(t *testing.T) {
 		"role, escaped in full, twice": fmt.Sprintf(`"sub":"alice","exp":%d,"\u0072\u006f\u006c\u0065":"guest",`, exp) + good,
 		"two jti":                      `"jti":"a","jti":"b",` + base,
 		"a/b and a\\/b":                `"a/b":1,"a\/b":2,` + base,
+		"nested: two roles":            `"realm_access":{"roles":["user"],"roles":["admin"]},` + base,
+		"nested: roles, escaped roles": `"realm_access":{"roles":["user"],"\u0072oles":["admin"]},` + base,
+		"nested in an array":           `"orgs":[{"id":1,"id":2}],` + base,
+		"nested two deep":              `"a":{"b":{"c":1,"c":2}},` + base,
 	} {
 		rows = append(rows, attackRow{"claims: " + name, attackHS(`{"alg":"HS256"}`, payload(members)), "malformed", "token malformed"})
 	}

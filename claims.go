@@ -1,7 +1,6 @@
 package caddyjwt
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -164,7 +163,7 @@ type identity struct {
 }
 
 func (h *Handler) newIdentity(t *parsedToken) *identity {
-	id := &identity{payload: t.payload, sub: t.sub, jti: t.jti, sid: t.sid}
+	id := &identity{payload: t.payload, claims: t.claims, sub: t.sub, jti: t.jti, sid: t.sid}
 	if t.exp.set {
 		id.exp = &t.exp.t
 	}
@@ -183,13 +182,13 @@ func (h *Handler) newIdentity(t *parsedToken) *identity {
 	return id
 }
 
-// allClaims decodes the claims once, numbers kept as their JSON text. The
-// payload passed scanObject, so it decodes.
+// allClaims decodes the claims once (unless check did), numbers kept as
+// their JSON text. The payload passed scanObject, so it decodes.
 func (id *identity) allClaims() map[string]any {
 	id.once.Do(func() {
-		dec := json.NewDecoder(bytes.NewReader(id.payload))
-		dec.UseNumber()
-		_ = dec.Decode(&id.claims)
+		if id.claims == nil {
+			id.claims, _ = decodeStrict(id.payload)
+		}
 	})
 	return id.claims
 }

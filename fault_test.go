@@ -996,7 +996,7 @@ func (s *faultSandbox) start(t *testing.T, cfg string, port int) *clusterNode {
 	n := &clusterNode{
 		name: fmt.Sprintf("localhost:%d", port),
 		base: fmt.Sprintf("http://localhost:%d", port),
-		logs: new(clusterLog),
+		logs: new(syncBuffer),
 	}
 	home := s.dir(t, fmt.Sprintf("home-%d", time.Now().UnixNano()))
 	n.cmd = exec.Command(s.bin, "run", "--config", cfg, "--adapter", "caddyfile")

@@ -1,6 +1,7 @@
 package caddyjwt
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"unicode/utf8"
@@ -283,4 +284,59 @@ func (s *jsonScanner) digits() bool {
 		s.pos++
 	}
 	return s.pos > start
+}
+
+// decodeStrict decodes a JSON object as encoding/json does, numbers kept
+// as json.Number, but refuses a member name given twice in any object,
+// however deep: encoding/json would keep the last copy.
+func decodeStrict(data []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	v, err := decodeValue(dec)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errJSON
+	}
+	return m, nil
+}
+
+func decodeValue(dec *json.Decoder) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch tok {
+	case json.Delim('{'):
+		m := make(map[string]any)
+		for dec.More() {
+			name, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			key := name.(string) // Token gives an object's names as strings
+			if _, dup := m[key]; dup {
+				return nil, errJSON
+			}
+			if m[key], err = decodeValue(dec); err != nil {
+				return nil, err
+			}
+		}
+		_, err = dec.Token() // '}'
+		return m, err
+	case json.Delim('['):
+		a := []any{}
+		for dec.More() {
+			v, err := decodeValue(dec)
+			if err != nil {
+				return nil, err
+			}
+			a = append(a, v)
+		}
+		_, err = dec.Token() // ']'
+		return a, err
+	}
+	return tok, nil
 }

@@ -3,6 +3,7 @@ package caddyjwt
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -88,4 +89,34 @@ func hasDuplicate(data []byte) bool {
 		}
 	}
 	return false
+}
+
+func TestDecodeStrict(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{`{}`, true},
+		{`{"a":{"b":1,"c":[{"b":1},{"b":2}]},"b":null}`, true},
+		{`{"a":{"b":1,"b":2}}`, false},
+		{`{"a":{"b":1,"\u0062":2}}`, false},
+		{`{"a":[{"x":null,"x":null}]}`, false},
+		{`{"a":1,"a":1}`, false},
+		{`[1]`, false},
+		{`{"a":1`, false},
+	} {
+		m, err := decodeStrict([]byte(tc.in))
+		if (err == nil) != tc.ok {
+			t.Errorf("decodeStrict(%s): %v, want ok %v", tc.in, err, tc.ok)
+		}
+		if tc.ok {
+			var want map[string]any
+			dec := json.NewDecoder(strings.NewReader(tc.in))
+			dec.UseNumber()
+			_ = dec.Decode(&want)
+			if !reflect.DeepEqual(m, want) {
+				t.Errorf("decodeStrict(%s) = %#v, encoding/json gives %#v", tc.in, m, want)
+			}
+		}
+	}
 }

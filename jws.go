@@ -1,6 +1,7 @@
 package caddyjwt
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -43,6 +44,8 @@ type parsedToken struct {
 	iss, aud     []byte // raw JSON values, nil when absent
 	sub, jti     string
 	sid          string
+	nested       bool           // a claim may hold an object, whose names scanObject did not compare
+	claims       map[string]any // decoded by checkNested, else later by allClaims
 }
 
 // numericDate is a time claim: absent, a time, or not a JSON number.
@@ -135,6 +138,9 @@ func (t *parsedToken) readClaims() error {
 		return errMalformed
 	}
 	for _, m := range members[:n] {
+		if m.value[0] == '{' || m.value[0] == '[' && bytes.IndexByte(m.value, '{') >= 0 {
+			t.nested = true
+		}
 		switch name := string(memberName(m)); name {
 		case "exp":
 			t.exp = readNumericDate(m.value)
@@ -160,6 +166,23 @@ func (t *parsedToken) readClaims() error {
 			}
 		}
 	}
+	return nil
+}
+
+// checkNested refuses a verified token whose claims give a member name
+// twice inside a nested object (scanObject compares the top-level names
+// only): a rule on realm_access.roles must not depend on which copy a
+// reader keeps. It runs only for tokens with nested objects, once per
+// token (the identity is cached), and keeps the map it decodes.
+func (t *parsedToken) checkNested() error {
+	if !t.nested {
+		return nil
+	}
+	claims, err := decodeStrict(t.payload)
+	if err != nil {
+		return errMalformed
+	}
+	t.claims = claims
 	return nil
 }
 

@@ -177,7 +177,8 @@ func (h *Handler) verifyWith(ring *keyRing, raw string) (*identity, error) {
 }
 
 // check runs every check of a token but revocation: its header, its
-// signature, its time claims, then issuer, audience and lifetime. refresh
+// signature, its time claims, then issuer, audience, lifetime and
+// duplicate names in nested claims. refresh
 // says which kind of token is due.
 func (h *Handler) check(ring *keyRing, raw string, refresh bool) (*parsedToken, error) {
 	t, err := parseToken(raw)
@@ -196,6 +197,9 @@ func (h *Handler) check(ring *keyRing, raw string, refresh bool) (*parsedToken, 
 	}
 	if h.MaxLifetime > 0 && (!t.exp.set || t.exp.t.After(at.Add(time.Duration(h.MaxLifetime)+h.leeway))) {
 		return nil, errLifetime
+	}
+	if err := t.checkNested(); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
