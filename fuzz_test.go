@@ -970,7 +970,8 @@ func controlOracle(s string) bool {
 
 // FuzzSafeReturn holds the login return target: the result is the input
 // or "/"; what is kept starts with one slash, has no backslash, no
-// control character, no scheme, and neither does it once percent-decoded;
+// control character, no scheme, no "//" or dot segment in its path, and
+// neither does it once percent-decoded;
 // a browser resolving it, or the Location header http.Redirect makes of
 // it, against https://site.example/login stays on site.example; and a
 // plain path of safe characters is kept.
@@ -1001,7 +1002,7 @@ func FuzzSafeReturn(f *testing.F) {
 			forms = append(forms, unescaped)
 		}
 		for _, form := range forms {
-			if !strings.HasPrefix(form, "/") || strings.HasPrefix(form, "//") || strings.Contains(form, `\`) || controlOracle(form) {
+			if !strings.HasPrefix(form, "/") || foldablePath(form) || strings.Contains(form, `\`) || controlOracle(form) {
 				t.Fatalf("safeReturn kept %q (as %q)", s, form)
 			}
 			if u, err := url.Parse(form); err == nil && (u.Scheme != "" || u.Host != "" || u.User != nil) {
@@ -1038,10 +1039,23 @@ func browserResolve(base *url.URL, ref string) (*url.URL, error) {
 }
 
 // plainPath is a path of unreserved characters and slashes, with a query
-// or fragment of the same: always a safe return target.
+// or fragment of the same, and no "//" or dot segment: always a safe
+// return target.
 func plainPath(s string) bool {
-	return strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") &&
+	return strings.HasPrefix(s, "/") && !foldablePath(s) &&
 		strings.Trim(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/?=&#") == ""
+}
+
+// foldablePath tells whether the path part of s (before any ? or #) holds
+// "//" or a "." or ".." segment, which a browser may fold into a leading
+// "//".
+func foldablePath(s string) bool {
+	path := s
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		path = s[:i]
+	}
+	segs := strings.Split(path, "/")
+	return strings.Contains(path, "//") || slices.Contains(segs, ".") || slices.Contains(segs, "..")
 }
 
 // FuzzParseUsersFile parses fuzzed users files, JSON or htpasswd. It never

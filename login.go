@@ -152,8 +152,10 @@ func bodyError(err error) error {
 }
 
 // safeReturn keeps a return target only when it is a path on this site:
-// one leading slash, no second slash or backslash after it (also
-// percent-encoded), no scheme, no control characters. Anything else is /.
+// one leading slash, no "//", no "." or ".." segment (which a browser
+// would fold into "//": /.//evil.example) and no backslash in its path
+// part (also percent-encoded), no scheme, no control characters. Anything
+// else is /.
 func safeReturn(s string) string {
 	if !isLocalPath(s) {
 		return "/"
@@ -168,6 +170,16 @@ func isLocalPath(s string) bool {
 	if len(s) == 0 || s[0] != '/' || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") ||
 		strings.ContainsRune(s, '\\') || hasControl(s) {
 		return false
+	}
+	path, _, _ := strings.Cut(s, "?")
+	path, _, _ = strings.Cut(path, "#")
+	if strings.Contains(path, "//") {
+		return false
+	}
+	for seg := range strings.SplitSeq(path, "/") {
+		if seg == "." || seg == ".." {
+			return false
+		}
 	}
 	u, err := url.Parse(s)
 	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil

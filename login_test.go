@@ -29,7 +29,10 @@ func TestSafeReturn(t *testing.T) {
 		"/\t/evil.example":       "/",
 		"/\r\nSet-Cookie: x=y":   "/",
 		"/%0d%0aSet-Cookie:%20x": "/",
-		"/ok/%2e%2e/fine":        "/ok/%2e%2e/fine",
+		"/ok/%2e%2e/fine":        "/",
+		"/.//evil.example":       "/",
+		"/a//b?c=//d":            "/",
+		"/a/b/?c=//d":            "/a/b/?c=//d",
 	} {
 		if got := safeReturn(in); got != want {
 			t.Errorf("safeReturn(%q) = %q, want %q", in, got, want)
