@@ -252,16 +252,23 @@ type clusterNode struct {
 
 func clusterStart(t *testing.T, bin, cfg string, port int) *clusterNode {
 	t.Helper()
+	return startNode(t, bin, cfg, port, nil, "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+}
+
+// startNode runs "caddy run" on cfg in a process group of its own, as
+// cred's user unless cred is nil, with env added to the test's environment
+// and CLUSTER_PORT set to port. It is stopped when the test ends, and its
+// output shown if the test failed.
+func startNode(t *testing.T, bin, cfg string, port int, cred *syscall.Credential, env ...string) *clusterNode {
+	t.Helper()
 	n := &clusterNode{
 		name: fmt.Sprintf("localhost:%d", port),
 		base: fmt.Sprintf("http://localhost:%d", port),
 		logs: new(syncBuffer),
 	}
 	n.cmd = exec.Command(bin, "run", "--config", cfg, "--adapter", "caddyfile")
-	n.cmd.Env = append(os.Environ(),
-		"XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(),
-		fmt.Sprintf("CLUSTER_PORT=%d", port))
-	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	n.cmd.Env = append(append(os.Environ(), env...), fmt.Sprintf("CLUSTER_PORT=%d", port))
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)

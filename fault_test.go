@@ -993,28 +993,9 @@ func (s *faultSandbox) dir(t *testing.T, name string) string {
 // folders (XDG) its own.
 func (s *faultSandbox) start(t *testing.T, cfg string, port int) *clusterNode {
 	t.Helper()
-	n := &clusterNode{
-		name: fmt.Sprintf("localhost:%d", port),
-		base: fmt.Sprintf("http://localhost:%d", port),
-		logs: new(syncBuffer),
-	}
 	home := s.dir(t, fmt.Sprintf("home-%d", time.Now().UnixNano()))
-	n.cmd = exec.Command(s.bin, "run", "--config", cfg, "--adapter", "caddyfile")
-	n.cmd.Env = append(os.Environ(), "HOME="+home,
-		"XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"),
-		fmt.Sprintf("CLUSTER_PORT=%d", port))
-	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: s.cred}
-	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		n.stop()
-		if t.Failed() {
-			t.Logf("caddy %s output:\n%s", n.name, n.logs.String())
-		}
-	})
-	return n
+	return startNode(t, s.bin, cfg, port, s.cred, "HOME="+home,
+		"XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"))
 }
 
 // faultWritable takes write permission away from everything under dir
