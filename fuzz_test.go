@@ -794,7 +794,6 @@ func FuzzClaims(f *testing.F) {
 		{claims, "", ""},
 		{`{"scope":"a\tb\u00a0c d"}`, "scope", "b"},
 		{`{"":{"":1}}`, ".", "1"},
-		{`{"a":{"b":1},"a":2}`, "a.b", "1"},
 	} {
 		f.Add([]byte(seed[0]), seed[1], seed[2])
 	}
@@ -802,6 +801,9 @@ func FuzzClaims(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, claim, values string) {
 		if !json.Valid(data) || bytes.TrimLeft(data, " \t\r\n")[0] != '{' {
 			return
+		}
+		if _, err := decodeStrict(data); err != nil {
+			return // a name given twice: the guard refuses such a token before any rule reads it
 		}
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.UseNumber()
