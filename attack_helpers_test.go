@@ -3,27 +3,18 @@ package caddyjwt_test
 // Helpers for attack_test.go: tokens written from raw JSON text (for
 // duplicate names, odd numbers and deep nesting that no encoder makes),
 // signers for every algorithm that can also be handed a chosen signature,
-// and a table runner. Every name starts with "attack" so that it cannot
-// clash with the shared harness in integration_helpers_test.go.
+// and a table runner. They build on the shared helpers in
+// integration_helpers_test.go (textToken, hmacSignerFor, echoServer).
 
 import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/json"
 	"fmt"
-	"hash"
-	"io"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -31,20 +22,9 @@ import (
 // attackSeg is the base64url text of s.
 func attackSeg(s string) string { return b64u.EncodeToString([]byte(s)) }
 
-// attackToken builds a compact JWS from header and payload JSON texts,
-// taken as they are, signed by sign (nil: an empty signature part).
-func attackToken(hdr, payload string, sign func(input string) []byte) string {
-	input := attackSeg(hdr) + "." + attackSeg(payload)
-	var sig []byte
-	if sign != nil {
-		sig = sign(input)
-	}
-	return input + "." + b64u.EncodeToString(sig)
-}
-
 // attackHS is a token from raw header and payload texts, HS256 under hmac64.
 func attackHS(hdr, payload string) string {
-	return attackToken(hdr, payload, attackHMAC(sha256.New, []byte(hmac64)))
+	return textToken(hdr, payload, hmacSigner([]byte(hmac64)))
 }
 
 // attackClaims is the text of valid claims for alice (exp in ten minutes,
@@ -54,26 +34,7 @@ func attackClaims(more string) string {
 	return fmt.Sprintf(`{"sub":"alice","exp":%d,"iat":%d%s}`, now+600, now, more)
 }
 
-// attackHMAC signs with HMAC under key, whatever its length.
-func attackHMAC(h func() hash.Hash, key []byte) func(string) []byte {
-	return func(input string) []byte {
-		m := hmac.New(h, key)
-		m.Write([]byte(input))
-		return m.Sum(nil)
-	}
-}
-
-// attackHMACFor is attackHMAC for an HS algorithm name.
-func attackHMACFor(alg string, key []byte) func(string) []byte {
-	switch alg {
-	case "HS384":
-		return attackHMAC(sha512.New384, key)
-	case "HS512":
-		return attackHMAC(sha512.New, key)
-	}
-	return attackHMAC(sha256.New, key)
-}
-
+// attackDigest hashes input with h.
 func attackDigest(h crypto.Hash, input string) []byte {
 	d := h.New()
 	d.Write([]byte(input))
@@ -170,68 +131,4 @@ func attackQuery(tok string) reqOpt {
 		q.Set("t", tok)
 		r.URL.RawQuery = q.Encode()
 	}
-}
-
-// attackUpstream is a reverse_proxy upstream that answers with what it
-// got, trailers included, and remembers every request target.
-type attackUpstream struct {
-	addr    string
-	mu      sync.Mutex
-	targets []string
-}
-
-// attackEcho is what attackUpstream answers.
-type attackEcho struct {
-	Target   string              `json:"target"`
-	Headers  map[string][]string `json:"headers"`
-	Trailers map[string][]string `json:"trailers"`
-	Body     string              `json:"body"`
-}
-
-func newAttackUpstream(t *testing.T) *attackUpstream {
-	t.Helper()
-	u := &attackUpstream{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body) // trailers arrive after the body
-		u.mu.Lock()
-		u.targets = append(u.targets, r.RequestURI)
-		u.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(attackEcho{Target: r.RequestURI, Headers: r.Header, Trailers: r.Trailer, Body: string(b)})
-	}))
-	t.Cleanup(srv.Close)
-	u.addr = strings.TrimPrefix(srv.URL, "http://")
-	return u
-}
-
-// seen returns the request targets the upstream got so far.
-func (u *attackUpstream) seen() []string {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append([]string(nil), u.targets...)
-}
-
-func attackDecode(t *testing.T, label string, r response) attackEcho {
-	t.Helper()
-	var e attackEcho
-	if r.Status != http.StatusOK {
-		t.Fatalf("%s: upstream not reached: %d %q", label, r.Status, r.Body)
-	}
-	if err := json.Unmarshal([]byte(r.Body), &e); err != nil {
-		t.Fatalf("%s: decoding upstream echo %q: %v", label, r.Body, err)
-	}
-	return e
-}
-
-// attackValues is every value of a header, names matched
-// case-insensitively with '_' and '-' taken as equal.
-func attackValues(h map[string][]string, name string) []string {
-	norm := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "_", "-") }
-	var out []string
-	for k, v := range h {
-		if norm(k) == norm(name) {
-			out = append(out, v...)
-		}
-	}
-	return out
 }

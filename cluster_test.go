@@ -27,12 +27,9 @@ import (
 // and key rotation picked up by both.
 func TestCluster(t *testing.T) {
 	bin := buildCaddy(t)
-	hash, err := bcrypt.GenerateFromPassword([]byte(clusterPassword), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Run("SharedState", func(t *testing.T) { clusterSharedState(t, bin, string(hash)) })
-	t.Run("KeyRotation", func(t *testing.T) { clusterKeyRotation(t, bin, string(hash)) })
+	hash := bcryptHash(t, clusterPassword, bcrypt.MinCost)
+	t.Run("SharedState", func(t *testing.T) { clusterSharedState(t, bin, hash) })
+	t.Run("KeyRotation", func(t *testing.T) { clusterKeyRotation(t, bin, hash) })
 }
 
 const (
@@ -305,9 +302,35 @@ func (n *clusterNode) stop() {
 
 func (n *clusterNode) do(t *testing.T, method, path, bearer, jsonBody string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, n.base+path, strings.NewReader(jsonBody))
+	r := sendRequest(clusterClient, method, n.base+path, bearer, jsonBody)
+	if r.err != nil {
+		t.Fatalf("%s %s%s: %v", method, n.name, path, r.err)
+	}
+	return r.status, r.body
+}
+
+// reply is one answer, read to the end; err is a transport error.
+type reply struct {
+	status int
+	header http.Header
+	body   string
+	err    error
+	took   time.Duration
+}
+
+func (r reply) String() string {
+	if r.err != nil {
+		return "transport error: " + r.err.Error()
+	}
+	return fmt.Sprintf("%d %q (WWW-Authenticate %q)", r.status, r.body, r.header.Get("WWW-Authenticate"))
+}
+
+// sendRequest sends one request; a body makes it JSON.
+func sendRequest(client *http.Client, method, url, bearer, jsonBody string) reply {
+	start := time.Now()
+	req, err := http.NewRequest(method, url, strings.NewReader(jsonBody))
 	if err != nil {
-		t.Fatal(err)
+		return reply{err: err}
 	}
 	if jsonBody != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -315,13 +338,13 @@ func (n *clusterNode) do(t *testing.T, method, path, bearer, jsonBody string) (i
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
-	resp, err := clusterClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s%s: %v", method, n.name, path, err)
+		return reply{err: err, took: time.Since(start)}
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	body, err := io.ReadAll(resp.Body)
+	return reply{status: resp.StatusCode, header: resp.Header, body: string(body), err: err, took: time.Since(start)}
 }
 
 func (n *clusterNode) post(t *testing.T, path, bearer, jsonBody string) (int, string) {

@@ -27,11 +27,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/certmagic"
 	"github.com/golang-jwt/jwt/v5"
-	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -49,55 +46,6 @@ const faultNoHang = 5 * time.Second
 // faultPort is a port for this file's Caddy sites and admin endpoints:
 // 10000+n, moved by CADDYJWT_TEST_PORT_OFFSET like every test port.
 func faultPort(n int) int { return 10000 + PortOffset + n }
-
-// faultHash is alice's password hash (clusterPassword), at bcrypt's
-// lowest cost: logins here test storage, not hashing.
-func faultHash(t *testing.T) string {
-	t.Helper()
-	hash, err := bcrypt.GenerateFromPassword([]byte(clusterPassword), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(hash)
-}
-
-// faultResp is one answer, read to the end; err is a transport error.
-type faultResp struct {
-	status int
-	header http.Header
-	body   string
-	err    error
-	took   time.Duration
-}
-
-func (r faultResp) String() string {
-	if r.err != nil {
-		return "transport error: " + r.err.Error()
-	}
-	return fmt.Sprintf("%d %q (WWW-Authenticate %q)", r.status, r.body, r.header.Get("WWW-Authenticate"))
-}
-
-// faultDo sends one request; a body makes it JSON.
-func faultDo(client *http.Client, method, url, bearer, jsonBody string) faultResp {
-	start := time.Now()
-	req, err := http.NewRequest(method, url, strings.NewReader(jsonBody))
-	if err != nil {
-		return faultResp{err: err}
-	}
-	if jsonBody != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return faultResp{err: err, took: time.Since(start)}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return faultResp{status: resp.StatusCode, header: resp.Header, body: string(body), err: err, took: time.Since(start)}
-}
 
 // faultTokenCookie tells whether a response sets a token cookie with a
 // value (clearing one, Max-Age=0 with no value, does not count).
@@ -129,11 +77,11 @@ func (c *faultConn) close() {
 }
 
 // get sends GET / with the token, on the open connection or a new one.
-func (c *faultConn) get(bearer string) faultResp {
+func (c *faultConn) get(bearer string) reply {
 	start := time.Now()
-	fail := func(err error) faultResp {
+	fail := func(err error) reply {
 		c.close()
-		return faultResp{err: err, took: time.Since(start)}
+		return reply{err: err, took: time.Since(start)}
 	}
 	if c.conn == nil {
 		conn, err := net.DialTimeout("tcp", c.addr, 10*time.Second)
@@ -164,7 +112,7 @@ func (c *faultConn) get(bearer string) faultResp {
 	if resp.Close {
 		c.close()
 	}
-	return faultResp{status: resp.StatusCode, header: resp.Header, body: string(body), took: time.Since(start)}
+	return reply{status: resp.StatusCode, header: resp.Header, body: string(body), took: time.Since(start)}
 }
 
 // faultReload runs the binary's own `caddy reload` against the admin
@@ -251,7 +199,7 @@ func (c *faultTally) add(o faultTally) {
 }
 
 // note keeps a wrong answer or a transport error as an example.
-func (c *faultTally) note(r faultResp, prefix string) {
+func (c *faultTally) note(r reply, prefix string) {
 	if r.err != nil {
 		c.errs = faultFirst(c.errs, prefix+r.String())
 	} else {
@@ -307,7 +255,7 @@ const faultTransportAlpha = 0.001
 // site must not lose more of them than plain Caddy does in the same loop.
 func TestFaultReloadUnderLoad(t *testing.T) {
 	bin := buildCaddy(t)
-	hash := faultHash(t)
+	hash := bcryptHash(t, clusterPassword, bcrypt.MinCost)
 	storage := clusterStorageDir(t)
 	adminPort, plainPort, guardPort := faultPort(1), faultPort(11), faultPort(12)
 	admin := fmt.Sprintf("localhost:%d", adminPort)
@@ -418,10 +366,10 @@ func TestFaultReloadUnderLoad(t *testing.T) {
 
 	// Every reload took effect: both sites answer with the last config.
 	fresh := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	if r := faultDo(fresh, http.MethodGet, "http://"+plainAddr+"/", "", ""); r.status != 200 || r.body != "plain 10" {
+	if r := sendRequest(fresh, http.MethodGet, "http://"+plainAddr+"/", "", ""); r.status != 200 || r.body != "plain 10" {
 		t.Errorf("plain site after the reloads: %v, want 200 \"plain 10\"", r)
 	}
-	if r := faultDo(fresh, http.MethodGet, "http://"+guardAddr+"/", valid[0], ""); r.status != 200 || r.body != "ok 10 alice" {
+	if r := sendRequest(fresh, http.MethodGet, "http://"+guardAddr+"/", valid[0], ""); r.status != 200 || r.body != "ok 10 alice" {
 		t.Errorf("guarded site after the reloads: %v, want 200 \"ok 10 alice\"", r)
 	}
 
@@ -567,7 +515,7 @@ type faultCount struct {
 // record per distinct stack, "N @ ..." and its frames.
 func faultGoroutines(t *testing.T, admin string) faultCount {
 	t.Helper()
-	r := faultDo(&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
+	r := sendRequest(&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 		http.MethodGet, "http://"+admin+"/debug/pprof/goroutine?debug=1", "", "")
 	if r.err != nil || r.status != 200 {
 		t.Fatalf("goroutine profile: %v", r)
@@ -635,7 +583,7 @@ func TestFaultGoroutinesAfterReloads(t *testing.T) {
 	storage := clusterStorageDir(t)
 	dir := t.TempDir()
 	users := filepath.Join(dir, "users.json")
-	faultWriteFile(t, users, fmt.Sprintf(`{"alice": {"password": %q}}`, faultHash(t)))
+	faultWriteFile(t, users, fmt.Sprintf(`{"alice": {"password": %q}}`, bcryptHash(t, clusterPassword, bcrypt.MinCost)))
 	idp := newFaultIdP(t, map[string]*ecdsa.PrivateKey{"idp-1": faultNewKey(t)})
 	adminPort, port := faultPort(2), faultPort(21)
 	admin := fmt.Sprintf("localhost:%d", adminPort)
@@ -681,7 +629,7 @@ http://localhost:%d {
 		gen++
 		write(gen)
 		faultReload(t, bin, cfg, admin)
-		r := faultDo(clusterClient, http.MethodGet, node.base+"/", node.login(t).AccessToken, "")
+		r := sendRequest(clusterClient, http.MethodGet, node.base+"/", node.login(t).AccessToken, "")
 		if want := fmt.Sprintf("ok %d alice", gen); r.status != 200 || r.body != want {
 			t.Fatalf("a fresh login's token after reload %d: %v, want 200 %q", gen, r, want)
 		}
@@ -760,7 +708,7 @@ func TestFaultJWKSOutageUnderLoad(t *testing.T) {
 	defer client.CloseIdleConnections()
 	for _, s := range sites {
 		url := fmt.Sprintf("http://localhost:%d/", s.port)
-		if r := faultDo(client, http.MethodGet, url, s.valid, ""); r.status != 200 || r.body != "ok alice" {
+		if r := sendRequest(client, http.MethodGet, url, s.valid, ""); r.status != 200 || r.body != "ok alice" {
 			t.Fatalf("IdP %s healthy, valid token: %v", s.name, r)
 		}
 	}
@@ -782,7 +730,7 @@ func TestFaultJWKSOutageUnderLoad(t *testing.T) {
 			var local faultTally
 			for i := w; !stop.Load(); i++ {
 				s := sites[i%len(sites)]
-				r := faultDo(client, http.MethodGet, fmt.Sprintf("http://localhost:%d/", s.port), s.valid, "")
+				r := sendRequest(client, http.MethodGet, fmt.Sprintf("http://localhost:%d/", s.port), s.valid, "")
 				local.sent++
 				local.slowest = max(local.slowest, r.took)
 				switch {
@@ -820,7 +768,7 @@ func TestFaultJWKSOutageUnderLoad(t *testing.T) {
 	// others back.
 	type answer struct {
 		site string
-		r    faultResp
+		r    reply
 	}
 	answers := make(chan answer, 1000)
 	var unknownWG sync.WaitGroup
@@ -830,7 +778,7 @@ func TestFaultJWKSOutageUnderLoad(t *testing.T) {
 			unknownWG.Add(1)
 			go func() {
 				defer unknownWG.Done()
-				answers <- answer{s.name, faultDo(client, http.MethodGet, fmt.Sprintf("http://localhost:%d/", s.port), s.unknown, "")}
+				answers <- answer{s.name, sendRequest(client, http.MethodGet, fmt.Sprintf("http://localhost:%d/", s.port), s.unknown, "")}
 			}()
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -904,7 +852,7 @@ func TestFaultJWKSOutageUnderLoad(t *testing.T) {
 // faultScrape reads the caddy_jwt_auth_* series from a metrics handler.
 func faultScrape(t *testing.T, url string) map[string]float64 {
 	t.Helper()
-	r := faultDo(&http.Client{Timeout: 10 * time.Second}, http.MethodGet, url, "", "")
+	r := sendRequest(&http.Client{Timeout: 10 * time.Second}, http.MethodGet, url, "", "")
 	if r.err != nil || r.status != 200 {
 		t.Fatalf("scraping %s: %v", url, r)
 	}
@@ -1030,7 +978,7 @@ func faultWritable(t *testing.T, dir string, writable bool) {
 func TestFaultReadOnlyStorage(t *testing.T) {
 	bin := buildCaddy(t)
 	box := newFaultSandbox(t, bin)
-	hash := faultHash(t)
+	hash := bcryptHash(t, clusterPassword, bcrypt.MinCost)
 	storage := box.dir(t, "storage")
 	cfg := filepath.Join(box.root, "Caddyfile")
 	faultWriteFile(t, cfg, faultReadConfig(t, storage, hash))
@@ -1060,14 +1008,14 @@ func TestFaultReadOnlyStorage(t *testing.T) {
 		// Each 503 is a Caddy HTTP error, like the endpoints' 413, 415
 		// and 429: its body is what handle_errors makes of it (empty by
 		// default), and it never carries a token or sets a token cookie.
-		r := faultDo(client, http.MethodPost, url("/login"), "", `{"username":"alice","password":"`+clusterPassword+`"}`)
+		r := sendRequest(client, http.MethodPost, url("/login"), "", `{"username":"alice","password":"`+clusterPassword+`"}`)
 		if r.status != http.StatusServiceUnavailable {
 			t.Errorf("login on read-only storage: %v, want 503", r)
 		}
 		if c := faultTokenCookie(r.header); c != "" || strings.Contains(r.body, "access_token") {
 			t.Errorf("the refused login issued a token (cookie %q, body %q)", c, r.body)
 		}
-		r = faultDo(client, http.MethodPost, url("/refresh"), "", `{"refresh_token":"`+kept.RefreshToken+`"}`)
+		r = sendRequest(client, http.MethodPost, url("/refresh"), "", `{"refresh_token":"`+kept.RefreshToken+`"}`)
 		if r.status != http.StatusServiceUnavailable {
 			t.Errorf("refresh on read-only storage: %v, want 503", r)
 		}
@@ -1078,7 +1026,7 @@ func TestFaultReadOnlyStorage(t *testing.T) {
 		// the token is not revoked on this instance only, and the
 		// cookies are not cleared, so that the client knows to try
 		// again.
-		r = faultDo(client, http.MethodPost, url("/logout"), live.AccessToken, "")
+		r = sendRequest(client, http.MethodPost, url("/logout"), live.AccessToken, "")
 		if r.status != http.StatusServiceUnavailable || len(r.header.Values("Set-Cookie")) > 0 {
 			t.Errorf("logout on read-only storage: %v, cookies %q; want 503 and no cookie cleared", r, r.header.Values("Set-Cookie"))
 		}
@@ -1087,7 +1035,7 @@ func TestFaultReadOnlyStorage(t *testing.T) {
 		for _, round := range []string{"at once", "after a revocation sync"} {
 			node.expect(t, "access token issued before, "+round, live.AccessToken, 200)
 			node.expect(t, "other access token issued before, "+round, kept.AccessToken, 200)
-			r = faultDo(client, http.MethodGet, url("/"), gone.AccessToken, "")
+			r = sendRequest(client, http.MethodGet, url("/"), gone.AccessToken, "")
 			if r.status != 401 || !strings.Contains(r.header.Get("WWW-Authenticate"), `error_description="token revoked"`) {
 				t.Errorf("token logged out before, %s: %v, want 401 token revoked", round, r)
 			}
@@ -1144,7 +1092,7 @@ func TestFaultReadOnlyStorage(t *testing.T) {
 		}
 		node.expectNow(t, "logged out before", gone.AccessToken, 401)
 		node.expectNow(t, "live token", kept.AccessToken, 200)
-		r := faultDo(client, http.MethodPost, url("/login"), "", `{"username":"alice","password":"`+clusterPassword+`"}`)
+		r := sendRequest(client, http.MethodPost, url("/login"), "", `{"username":"alice","password":"`+clusterPassword+`"}`)
 		if r.status != http.StatusServiceUnavailable || faultTokenCookie(r.header) != "" {
 			t.Errorf("login on a read-only start: %v, want 503 without a token", r)
 		}
@@ -1302,24 +1250,6 @@ func (c *faultClock) at(skew time.Duration, fn func()) {
 	fn()
 }
 
-// faultProvision provisions a handler on a given storage folder, so that
-// two handlers are two instances of one cluster.
-func faultProvision(t *testing.T, storage, block string) *Handler {
-	t.Helper()
-	h := new(Handler)
-	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(block)); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	t.Cleanup(cancel)
-	t.Cleanup(func() { _ = h.Cleanup() })
-	if err := h.provision(ctx, &certmagic.FileStorage{Path: storage}); err != nil {
-		t.Fatalf("provision: %v", err)
-	}
-	h.logger = zap.NewNop()
-	return h
-}
-
 // faultLogin logs in on h, JSON, and returns the tokens.
 func faultLogin(t *testing.T, h *Handler) clusterTokens {
 	t.Helper()
@@ -1374,7 +1304,7 @@ func faultVerdict(t *testing.T, h *Handler, tok string) string {
 // cached a token. With the default leeway (30s) and `leeway 2m`.
 func TestFaultClockSkew(t *testing.T) {
 	clock := faultFreezeClock(t)
-	hash := faultHash(t)
+	hash := bcryptHash(t, clusterPassword, bcrypt.MinCost)
 	for _, tc := range []struct {
 		name   string
 		leeway time.Duration
@@ -1387,8 +1317,8 @@ func TestFaultClockSkew(t *testing.T) {
 			const ttl = time.Minute
 			storage := t.TempDir()
 			block := fmt.Sprintf("jwt_auth {\n key auto\n login /login\n refresh /refresh\n access_ttl 1m\n user alice %s\n %s\n}", hash, tc.line)
-			a := faultProvision(t, storage, block) // mints, its clock off
-			b := faultProvision(t, storage, block) // validates, on time
+			a := mustProvisionOn(t, storage, block) // mints, its clock off
+			b := mustProvisionOn(t, storage, block) // validates, on time
 			lw := tc.leeway
 			expect := func(what, tok, want string) {
 				t.Helper()

@@ -101,8 +101,16 @@ func valid(extra jwt.MapClaims) jwt.MapClaims {
 	return c
 }
 
-// provision parses a jwt_auth block and provisions the handler.
+// provision parses a jwt_auth block and provisions the handler on a
+// storage folder of its own.
 func provision(t testing.TB, block string) (*Handler, error) {
+	t.Helper()
+	return provisionOn(t, t.TempDir(), block)
+}
+
+// provisionOn provisions the handler on a given storage folder, so that
+// two handlers can be two instances of one cluster.
+func provisionOn(t testing.TB, storage, block string) (*Handler, error) {
 	t.Helper()
 	h := new(Handler)
 	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(block)); err != nil {
@@ -111,7 +119,7 @@ func provision(t testing.TB, block string) (*Handler, error) {
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
 	t.Cleanup(func() { _ = h.Cleanup() })
-	if err := h.provision(ctx, &certmagic.FileStorage{Path: t.TempDir()}); err != nil {
+	if err := h.provision(ctx, &certmagic.FileStorage{Path: storage}); err != nil {
 		return nil, err
 	}
 	h.logger = zap.NewNop() // TestLogs looks at what is logged
@@ -120,7 +128,12 @@ func provision(t testing.TB, block string) (*Handler, error) {
 
 func mustProvision(t testing.TB, block string) *Handler {
 	t.Helper()
-	h, err := provision(t, block)
+	return mustProvisionOn(t, t.TempDir(), block)
+}
+
+func mustProvisionOn(t testing.TB, storage, block string) *Handler {
+	t.Helper()
+	h, err := provisionOn(t, storage, block)
 	if err != nil {
 		t.Fatalf("provision: %v", err)
 	}

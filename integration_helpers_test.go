@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -266,7 +267,13 @@ func hs(t *testing.T, sub string, extra map[string]any) string {
 // (nil for an empty signature).
 func rawToken(t *testing.T, hdr, c map[string]any, sign func(input string) []byte) string {
 	t.Helper()
-	input := b64u.EncodeToString(jsonBytes(t, hdr)) + "." + b64u.EncodeToString(jsonBytes(t, c))
+	return textToken(string(jsonBytes(t, hdr)), string(jsonBytes(t, c)), sign)
+}
+
+// textToken builds a compact JWS from header and payload JSON texts,
+// taken as they are, signed by sign (nil: an empty signature part).
+func textToken(hdr, payload string, sign func(input string) []byte) string {
+	input := b64u.EncodeToString([]byte(hdr)) + "." + b64u.EncodeToString([]byte(payload))
 	var sig []byte
 	if sign != nil {
 		sig = sign(input)
@@ -275,9 +282,20 @@ func rawToken(t *testing.T, hdr, c map[string]any, sign func(input string) []byt
 }
 
 // hmacSigner signs with HMAC-SHA256 under key.
-func hmacSigner(key []byte) func(string) []byte {
+func hmacSigner(key []byte) func(string) []byte { return hmacSignerFor("HS256", key) }
+
+// hmacSignerFor signs with the HMAC of an HS algorithm under key, whatever
+// its length.
+func hmacSignerFor(alg string, key []byte) func(string) []byte {
+	h := sha256.New
+	switch alg {
+	case "HS384":
+		h = sha512.New384
+	case "HS512":
+		h = sha512.New
+	}
 	return func(input string) []byte {
-		m := hmac.New(sha256.New, key)
+		m := hmac.New(h, key)
 		m.Write([]byte(input))
 		return m.Sum(nil)
 	}
@@ -286,23 +304,44 @@ func hmacSigner(key []byte) func(string) []byte {
 // ---------------------------------------------------------------------------
 // upstream
 
-// echoServer starts an upstream on loopback that answers with the headers
-// and body it received, as JSON.
-func echoServer(t *testing.T) (addr string) {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(echoed{Headers: r.Header, Body: string(b)})
-	}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
+// echoUpstream is an upstream on loopback that answers with what it got,
+// trailers included, and remembers every request target.
+type echoUpstream struct {
+	addr    string
+	mu      sync.Mutex
+	targets []string
 }
 
-// echoed is what echoServer answers.
+// echoed is what an echoUpstream answers.
 type echoed struct {
-	Headers map[string][]string `json:"headers"`
-	Body    string              `json:"body"`
+	Target   string              `json:"target"`
+	Headers  map[string][]string `json:"headers"`
+	Trailers map[string][]string `json:"trailers"`
+	Body     string              `json:"body"`
+}
+
+// echoServer starts an echoUpstream.
+func echoServer(t *testing.T) *echoUpstream {
+	t.Helper()
+	u := &echoUpstream{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body) // trailers arrive after the body
+		u.mu.Lock()
+		u.targets = append(u.targets, r.RequestURI)
+		u.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(echoed{Target: r.RequestURI, Headers: r.Header, Trailers: r.Trailer, Body: string(b)})
+	}))
+	t.Cleanup(srv.Close)
+	u.addr = strings.TrimPrefix(srv.URL, "http://")
+	return u
+}
+
+// seen returns the request targets the upstream got so far.
+func (u *echoUpstream) seen() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), u.targets...)
 }
 
 func decodeEcho(t *testing.T, label string, r response) echoed {
@@ -317,12 +356,12 @@ func decodeEcho(t *testing.T, label string, r response) echoed {
 	return e
 }
 
-// headerValues returns every value the upstream got for a header name,
-// matching names case-insensitively with '_' and '-' taken as equal.
-func (e echoed) headerValues(name string) []string {
+// headerValues returns every value of a header name in h, matching names
+// case-insensitively with '_' and '-' taken as equal.
+func headerValues(h map[string][]string, name string) []string {
 	norm := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "_", "-") }
 	var out []string
-	for k, v := range e.Headers {
+	for k, v := range h {
 		if norm(k) == norm(name) {
 			out = append(out, v...)
 		}

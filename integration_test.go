@@ -1100,7 +1100,7 @@ func TestIntegrationPlaceholders(t *testing.T) {
 // TestIntegrationClaimHeaders: claim_header through reverse_proxy, with
 // client copies stripped in every path and Connection neutralised.
 func TestIntegrationClaimHeaders(t *testing.T) {
-	upstream := echoServer(t)
+	upstream := echoServer(t).addr
 	block := lines(
 		"secret "+hmac64,
 		"claim_header sub X-User",
@@ -1151,7 +1151,7 @@ func TestIntegrationClaimHeaders(t *testing.T) {
 	wantHeaders := func(label string, e echoed, want map[string][]string) {
 		t.Helper()
 		for name, w := range want {
-			got := e.headerValues(name)
+			got := headerValues(e.Headers, name)
 			if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", w) && !(len(got) == 0 && len(w) == 0) {
 				t.Errorf("%s: upstream got %s %q, want %q", label, name, got, w)
 			}
