@@ -182,12 +182,12 @@ func (h *Handler) newIdentity(t *parsedToken) *identity {
 	return id
 }
 
-// allClaims decodes the claims once (unless check did), numbers kept as
-// their JSON text. The payload passed scanObject, so it decodes.
+// allClaims decodes the claims once (unless checkNested did), numbers
+// kept as their JSON text. The payload passed scanObject, so it decodes.
 func (id *identity) allClaims() map[string]any {
 	id.once.Do(func() {
 		if id.claims == nil {
-			id.claims, _ = decodeStrict(id.payload)
+			id.claims, _ = decodeObject(id.payload)
 		}
 	})
 	return id.claims

@@ -250,7 +250,7 @@ var challengePattern = func() *regexp.Regexp {
 		strings.Join(descs, "|") + `)"|, error="insufficient_scope")?$`)
 }()
 
-// FuzzRawToken feeds arbitrary text to the guard as a token: checkCompact
+// FuzzRawToken feeds arbitrary text to the guard as a token: splitCompact
 // agrees with the spec's rule for the form; parseToken, verify and the
 // whole handler never panic; refusals are the fixed failures, with a
 // WWW-Authenticate that echoes nothing; what is accepted passes
@@ -292,8 +292,8 @@ func FuzzRawToken(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		compact := compactOracle(raw)
-		if err := checkCompact(raw); (err == nil) != compact || (err != nil && err != errMalformed) {
-			t.Fatalf("checkCompact(%q) = %v, the spec says compact=%v", raw, err, compact)
+		if _, _, err := splitCompact(raw); (err == nil) != compact || (err != nil && err != errMalformed) {
+			t.Fatalf("splitCompact(%q) = %v, the spec says compact=%v", raw, err, compact)
 		}
 		if compact {
 			tok, err := parseToken(raw)
@@ -438,9 +438,9 @@ func FuzzParseToken(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, header, claims, sig []byte) {
 		raw := b64.EncodeToString(header) + "." + b64.EncodeToString(claims) + "." + b64.EncodeToString(sig)
-		if checkCompact(raw) != nil {
+		if _, _, err := splitCompact(raw); err != nil {
 			if len(header) > 0 && len(claims) > 0 && len(sig) > 0 && len(raw) <= maxTokenBytes {
-				t.Fatalf("checkCompact refused a well-formed token %q", raw)
+				t.Fatalf("splitCompact refused a well-formed token %q", raw)
 			}
 			return
 		}

@@ -25,49 +25,50 @@ type jsonMember struct {
 // scanObject checks that data is exactly one JSON object (RFC 8259, with
 // white space around it), nested at most maxJSONDepth deep, with at most
 // maxMembers members and no member name given twice, and fills out with
-// its top-level members. It allocates nothing.
-func scanObject(data []byte, out *[maxMembers]jsonMember) (int, error) {
+// its n top-level members. inner counts the members of the objects nested
+// in it, whose names it does not compare (decodeScanned does). It
+// allocates nothing.
+func scanObject(data []byte, out *[maxMembers]jsonMember) (n, inner int, err error) {
 	s := jsonScanner{data: data}
 	s.space()
 	if !s.consume('{') {
-		return 0, errJSON
+		return 0, 0, errJSON
 	}
 	s.space()
 	if s.consume('}') {
-		return 0, s.end()
+		return 0, 0, s.end()
 	}
-	n := 0
 	for {
 		s.space()
 		start := s.pos
 		escaped, ok := s.stringEscaped()
 		if !ok || n == maxMembers {
-			return 0, errJSON
+			return 0, 0, errJSON
 		}
 		name := data[start:s.pos]
 		for i := range n {
 			if string(out[i].name) == string(name) ||
 				(escaped || out[i].escaped) && jsonString(out[i].name) == jsonString(name) {
-				return 0, errJSON
+				return 0, 0, errJSON
 			}
 		}
 		s.space()
 		if !s.consume(':') {
-			return 0, errJSON
+			return 0, 0, errJSON
 		}
 		s.space()
 		vstart := s.pos
 		if !s.value(1) {
-			return 0, errJSON
+			return 0, 0, errJSON
 		}
 		out[n] = jsonMember{name, data[vstart:s.pos], escaped}
 		n++
 		s.space()
 		if s.consume('}') {
-			return n, s.end()
+			return n, s.inner, s.end()
 		}
 		if !s.consume(',') {
-			return 0, errJSON
+			return 0, 0, errJSON
 		}
 	}
 }
@@ -92,8 +93,9 @@ func jsonString(quoted []byte) string {
 }
 
 type jsonScanner struct {
-	data []byte
-	pos  int
+	data  []byte
+	pos   int
+	inner int // members of nested objects scanned
 }
 
 func (s *jsonScanner) end() error {
@@ -170,6 +172,7 @@ func (s *jsonScanner) container(depth int) bool {
 			if !s.string() {
 				return false
 			}
+			s.inner++
 			s.space()
 			if !s.consume(':') {
 				return false
@@ -288,55 +291,51 @@ func (s *jsonScanner) digits() bool {
 
 // decodeStrict decodes a JSON object as encoding/json does, numbers kept
 // as json.Number, but refuses a member name given twice in any object,
-// however deep: encoding/json would keep the last copy.
+// however deep (encoding/json would keep the last copy), and what
+// scanObject refuses.
 func decodeStrict(data []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	v, err := decodeValue(dec)
+	var members [maxMembers]jsonMember
+	_, inner, err := scanObject(data, &members)
 	if err != nil {
 		return nil, err
 	}
-	m, ok := v.(map[string]any)
-	if !ok {
+	return decodeScanned(data, inner)
+}
+
+// decodeScanned decodes an object that scanObject accepted, counting inner
+// members in its nested objects. encoding/json keeps one copy of a name
+// given twice, so fewer nested members in the result than were scanned
+// means a nested object repeated a name.
+func decodeScanned(data []byte, inner int) (map[string]any, error) {
+	m, err := decodeObject(data)
+	if err != nil || countMembers(m)-len(m) != inner {
 		return nil, errJSON
 	}
 	return m, nil
 }
 
-func decodeValue(dec *json.Decoder) (any, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	switch tok {
-	case json.Delim('{'):
-		m := make(map[string]any)
-		for dec.More() {
-			name, err := dec.Token()
-			if err != nil {
-				return nil, err
-			}
-			key := name.(string) // Token gives an object's names as strings
-			if _, dup := m[key]; dup {
-				return nil, errJSON
-			}
-			if m[key], err = decodeValue(dec); err != nil {
-				return nil, err
-			}
+// decodeObject decodes a JSON object, numbers kept as json.Number.
+func decodeObject(data []byte) (map[string]any, error) {
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	err := dec.Decode(&m)
+	return m, err
+}
+
+// countMembers counts the members of every object in a decoded value.
+func countMembers(v any) int {
+	n := 0
+	switch v := v.(type) {
+	case map[string]any:
+		n = len(v)
+		for _, e := range v {
+			n += countMembers(e)
 		}
-		_, err = dec.Token() // '}'
-		return m, err
-	case json.Delim('['):
-		a := []any{}
-		for dec.More() {
-			v, err := decodeValue(dec)
-			if err != nil {
-				return nil, err
-			}
-			a = append(a, v)
+	case []any:
+		for _, e := range v {
+			n += countMembers(e)
 		}
-		_, err = dec.Token() // ']'
-		return a, err
 	}
-	return tok, nil
+	return n
 }

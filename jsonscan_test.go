@@ -27,7 +27,7 @@ func TestScanObject(t *testing.T) {
 		strings.Repeat(`{"a":`, maxJSONDepth+1) + "1" + strings.Repeat("}", maxJSONDepth+1): false,
 	} {
 		var members [maxMembers]jsonMember
-		if _, err := scanObject([]byte(in), &members); (err == nil) != ok {
+		if _, _, err := scanObject([]byte(in), &members); (err == nil) != ok {
 			t.Errorf("scanObject(%q) = %v, want ok=%v", in, err, ok)
 		}
 	}
@@ -43,7 +43,7 @@ func FuzzScanObject(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var members [maxMembers]jsonMember
-		n, err := scanObject(data, &members)
+		n, _, err := scanObject(data, &members)
 		trimmed := bytes.TrimLeft(data, " \t\r\n")
 		isObject := len(trimmed) > 0 && trimmed[0] == '{'
 		if err == nil {

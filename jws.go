@@ -1,7 +1,6 @@
 package caddyjwt
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -14,7 +13,6 @@ import (
 	"math/big"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -44,8 +42,8 @@ type parsedToken struct {
 	iss, aud     []byte // raw JSON values, nil when absent
 	sub, jti     string
 	sid          string
-	nested       bool           // a claim may hold an object, whose names scanObject did not compare
-	claims       map[string]any // decoded by checkNested, else later by allClaims
+	inner        int            // members of objects nested in the claims
+	claims       map[string]any // decoded by checkNested when inner > 0, else later by allClaims
 }
 
 // numericDate is a time claim: absent, a time, or not a JSON number.
@@ -54,15 +52,16 @@ type numericDate struct {
 	t        time.Time
 }
 
-// parseToken splits and decodes a token that checkCompact accepted, and
-// reads what the guard needs from its header and claims.
+// parseToken checks a token's compact form, decodes its parts, and reads
+// what the guard needs from its header and claims.
 func parseToken(raw string) (*parsedToken, error) {
-	dot1 := strings.IndexByte(raw, '.') // checkCompact made sure there are two
-	dot2 := dot1 + 1 + strings.IndexByte(raw[dot1+1:], '.')
+	dot1, dot2, err := splitCompact(raw)
+	if err != nil {
+		return nil, err
+	}
 	src := readOnlyBytes(raw)
 	out := make([]byte, b64.DecodedLen(len(raw))) // one allocation for the decoded parts
 	var header []byte
-	var err error
 	t := &parsedToken{signingInput: src[:dot2]}
 	if header, out, err = decodeSegment(out, src[:dot1]); err != nil {
 		return nil, errMalformed
@@ -107,7 +106,7 @@ func memberName(m jsonMember) []byte {
 
 func (t *parsedToken) readHeader(header []byte) error {
 	var members [maxMembers]jsonMember
-	n, err := scanObject(header, &members)
+	n, _, err := scanObject(header, &members)
 	if err != nil {
 		return errMalformed
 	}
@@ -133,14 +132,12 @@ func (t *parsedToken) readHeader(header []byte) error {
 
 func (t *parsedToken) readClaims() error {
 	var members [maxMembers]jsonMember
-	n, err := scanObject(t.payload, &members)
+	n, inner, err := scanObject(t.payload, &members)
 	if err != nil {
 		return errMalformed
 	}
+	t.inner = inner
 	for _, m := range members[:n] {
-		if m.value[0] == '{' || m.value[0] == '[' && bytes.IndexByte(m.value, '{') >= 0 {
-			t.nested = true
-		}
 		switch name := string(memberName(m)); name {
 		case "exp":
 			t.exp = readNumericDate(m.value)
@@ -172,13 +169,13 @@ func (t *parsedToken) readClaims() error {
 // checkNested refuses a verified token whose claims give a member name
 // twice inside a nested object (scanObject compares the top-level names
 // only): a rule on realm_access.roles must not depend on which copy a
-// reader keeps. It runs only for tokens with nested objects, once per
+// reader keeps. It runs only for tokens with nested members, once per
 // token (the identity is cached), and keeps the map it decodes.
 func (t *parsedToken) checkNested() error {
-	if !t.nested {
+	if t.inner == 0 {
 		return nil
 	}
-	claims, err := decodeStrict(t.payload)
+	claims, err := decodeScanned(t.payload, t.inner)
 	if err != nil {
 		return errMalformed
 	}

@@ -167,8 +167,7 @@ func safeReturn(s string) string {
 }
 
 func isLocalPath(s string) bool {
-	if len(s) == 0 || s[0] != '/' || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") ||
-		strings.ContainsRune(s, '\\') || hasControl(s) {
+	if len(s) == 0 || s[0] != '/' || strings.ContainsRune(s, '\\') || hasControl(s) {
 		return false
 	}
 	path, _, _ := strings.Cut(s, "?")

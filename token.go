@@ -112,14 +112,15 @@ var base64url = func() (t [256]bool) {
 	return t
 }()
 
-// checkCompact refuses what is not a JWS in compact serialization before it
-// is decoded: over 16 KiB, not three non-empty parts, or any byte outside
-// the base64url alphabet (padding, '+', '/', whitespace, CR and LF, which
-// Go's decoder would otherwise skip). Non-zero trailing bits are refused
-// by the strict decoding that follows.
-func checkCompact(tok string) error {
+// splitCompact refuses what is not a JWS in compact serialization before
+// it is decoded: over 16 KiB, not three non-empty parts, or any byte
+// outside the base64url alphabet (padding, '+', '/', whitespace, CR and
+// LF, which Go's decoder would otherwise skip). It returns where the two
+// dots are. Non-zero trailing bits are refused by the strict decoding that
+// follows.
+func splitCompact(tok string) (dot1, dot2 int, err error) {
 	if len(tok) > maxTokenBytes {
-		return errMalformed
+		return 0, 0, errMalformed
 	}
 	dots, last := 0, -1
 	for i := 0; i < len(tok); i++ {
@@ -127,14 +128,17 @@ func checkCompact(tok string) error {
 			continue
 		}
 		if tok[i] != '.' || i == last+1 {
-			return errMalformed
+			return 0, 0, errMalformed
 		}
-		dots, last = dots+1, i
+		if dots++; dots == 1 {
+			dot1 = i
+		}
+		last = i
 	}
 	if dots != 2 || last == len(tok)-1 {
-		return errMalformed
+		return 0, 0, errMalformed
 	}
-	return nil
+	return dot1, last, nil
 }
 
 // verify checks a token's form, signature and claims, and returns the
@@ -147,9 +151,6 @@ func (h *Handler) verify(raw string) (*identity, error) {
 			return nil, errRevoked
 		}
 		return id, nil
-	}
-	if err := checkCompact(raw); err != nil {
-		return nil, err
 	}
 	id, err := h.verifyWith(ring, raw)
 	if err == errUnknownKey && h.refetchKeys() {

@@ -17,7 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-func TestCheckCompact(t *testing.T) {
+func TestSplitCompact(t *testing.T) {
 	good := mint(t, "HS256", []byte(testSecret), valid(nil), nil)
 	parts := strings.Split(good, ".")
 	for _, tc := range []struct {
@@ -41,7 +41,7 @@ func TestCheckCompact(t *testing.T) {
 		{"16 KiB", "a." + strings.Repeat("b", maxTokenBytes-4) + ".c", true},
 		{"over 16 KiB", "a." + strings.Repeat("b", maxTokenBytes) + ".c", false},
 	} {
-		err := checkCompact(tc.tok)
+		_, _, err := splitCompact(tc.tok)
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: err = %v, want ok=%v", tc.name, err, tc.ok)
 		}
