@@ -36,6 +36,7 @@ type autoKeys struct {
 	rotate  time.Duration // a new key signs after this; 0: never
 	keep    time.Duration // how long a retired key still verifies
 	storage certmagic.Storage
+	issuers []string // the iss values its keys speak for; nil: any
 	set     atomic.Pointer[[]*key]
 	changed func() // called when the keys changed
 }
@@ -241,6 +242,7 @@ func (a *autoKeys) parse(data []byte, signs bool) (*key, error) {
 		return nil, err
 	}
 	k.anyKid = false // its id is its thumbprint, published in the JWKS
+	k.issuers = a.issuers
 	return k, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddyjwt/caddyjwt/internal/jws"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/certmagic"
@@ -23,6 +24,10 @@ func init() {
 
 // now is the clock of the package; tests replace it.
 var now = time.Now
+
+// maxLeeway is the largest clock skew accepted: more would keep expired
+// and revoked tokens alive for longer than any clock drifts.
+const maxLeeway = 5 * time.Minute
 
 // Handler guards the routes after it with JSON Web Tokens.
 //
@@ -121,6 +126,7 @@ type Handler struct {
 	Issuer
 
 	leeway      time.Duration
+	verifier    *jws.Verifier
 	keys        *keyHolder
 	cache       *tokenCache
 	issuers     []string // accepted iss: issuer and oidc
@@ -201,6 +207,7 @@ func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error 
 	if err := h.provisionKeys(ctx, storage); err != nil {
 		return err
 	}
+	h.verifier = h.newVerifier()
 	h.cache = newTokenCache()
 	h.redirectURL = redirectPrefix(h.Redirect)
 
@@ -229,6 +236,19 @@ func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error 
 	h.startAutoKeyRotation(background)
 	h.startRemoteKeys(background)
 	return nil
+}
+
+// newVerifier configures the token package's checks from the handler's
+// config; the clock is the package's, which tests replace.
+func (h *Handler) newVerifier() *jws.Verifier {
+	return &jws.Verifier{
+		Leeway:          h.leeway,
+		AllowMissingExp: h.AllowMissingExp,
+		MaxLifetime:     time.Duration(h.MaxLifetime),
+		Issuers:         h.issuers,
+		Audiences:       h.Audiences,
+		Now:             func() time.Time { return now() },
+	}
 }
 
 // every calls fn at each interval until ctx is done.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddyjwt/caddyjwt/internal/jws"
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -156,20 +157,28 @@ type identity struct {
 	claims    map[string]any // decoded from payload by allClaims
 	sub       string
 	jti, sid  string
+	jtiKey    revocationKey // jti and sid as the revocation list keeps them
+	sidKey    revocationKey
 	exp       *time.Time // nil when the token has none
 	notBefore *time.Time // the later of nbf and iat, if any
 	headers   []string   // claim_header values in config order; "" is not written
 	provider  caddy.ReplacerFunc
 }
 
-func (h *Handler) newIdentity(t *parsedToken) *identity {
-	id := &identity{payload: t.payload, claims: t.claims, sub: t.sub, jti: t.jti, sid: t.sid}
-	if t.exp.set {
-		id.exp = &t.exp.t
+func (h *Handler) newIdentity(t *jws.Token) *identity {
+	id := &identity{payload: t.Payload, claims: t.Claims, sub: t.Sub, jti: t.Jti, sid: t.Sid}
+	if id.jti != "" {
+		id.jtiKey = revocationKeyOf(id.jti)
 	}
-	for _, d := range []numericDate{t.nbf, t.iat} {
-		if d.set && (id.notBefore == nil || d.t.After(*id.notBefore)) {
-			id.notBefore = &d.t
+	if id.sid != "" {
+		id.sidKey = revocationKeyOf(id.sid)
+	}
+	if t.Exp.Set {
+		id.exp = &t.Exp.Time
+	}
+	for _, d := range []*jws.NumericDate{&t.Nbf, &t.Iat} {
+		if d.Set && (id.notBefore == nil || d.Time.After(*id.notBefore)) {
+			id.notBefore = &d.Time
 		}
 	}
 	if len(h.ClaimHeaders) > 0 {
@@ -182,12 +191,12 @@ func (h *Handler) newIdentity(t *parsedToken) *identity {
 	return id
 }
 
-// allClaims decodes the claims once (unless checkNested did), numbers
-// kept as their JSON text. The payload passed scanObject, so it decodes.
+// allClaims decodes the claims once (unless verification did, for
+// nested claims), numbers kept as their JSON text.
 func (id *identity) allClaims() map[string]any {
 	id.once.Do(func() {
 		if id.claims == nil {
-			id.claims, _ = decodeObject(id.payload)
+			id.claims = jws.DecodeClaims(id.payload)
 		}
 	})
 	return id.claims

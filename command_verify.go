@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddyjwt/caddyjwt/internal/jws"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -178,6 +179,9 @@ func cmdVerify(cmd *cobra.Command, args []string) error {
 	if opts.leeway, err = caddy.ParseDuration(cmdString(flags.GetString("leeway"))); err != nil {
 		return fmt.Errorf("leeway: %w", err)
 	}
+	if opts.leeway < 0 {
+		return errors.New("leeway: must not be negative")
+	}
 	raw, err := cmdReadToken(cmd, args[0])
 	if err != nil {
 		return err
@@ -185,15 +189,23 @@ func cmdVerify(cmd *cobra.Command, args []string) error {
 
 	ctx, cancel := context.WithCancel(cmdContext(cmd))
 	defer cancel()
-	h, err := newVerifier(ctx, opts)
+	keys, err := cmdVerificationKeys(ctx, opts)
 	if err != nil {
 		return err
 	}
-	id, err := h.verify(raw)
-	if err != nil {
-		return errors.New(failureOf(err).description)
+	v := &jws.Verifier{
+		Leeway: opts.leeway, AllowMissingExp: opts.allowMissingExp,
+		Issuers: opts.issuers, Audiences: opts.audiences, Now: now,
 	}
-	return cmdWriteJSON(cmd.OutOrStdout(), id.allClaims())
+	t, err := v.Verify(raw, keys, false)
+	if err != nil {
+		return errors.New(failureOfJWS(err).description)
+	}
+	claims := t.Claims
+	if claims == nil {
+		claims = jws.DecodeClaims(t.Payload)
+	}
+	return cmdWriteJSON(cmd.OutOrStdout(), claims)
 }
 
 // verifierOptions are what `caddy jwt verify` takes from its flags.
@@ -207,40 +219,40 @@ type verifierOptions struct {
 	allowMissingExp bool
 }
 
-// newVerifier makes a Handler that verifies tokens as a provisioned
-// jwt_auth handler with the same keys, issuers, audiences and leeway
-// would: only the parts of provisioning that verify needs, with no
-// storage, no metrics registry, no revocations and no background work.
-// Remote key sets are fetched once, now; a set that cannot be fetched is
-// an error (a server would retry in the background instead). ctx bounds
-// the fetches, including a refetch for an unknown kid.
-func newVerifier(ctx context.Context, opts verifierOptions) (*Handler, error) {
-	leeway := caddy.Duration(opts.leeway)
-	h := &Handler{
-		Secret:          opts.secret,
-		JWKS:            opts.jwksURLs,
-		Issuers:         opts.issuers,
-		Audiences:       opts.audiences,
-		Leeway:          &leeway,
-		AllowMissingExp: opts.allowMissingExp,
+// cmdVerificationKeys loads the keys as the handler's subdirectives do
+// (secret, key files, jwks), with the same checks, and builds the set the
+// token package verifies with. Remote key sets are fetched once, now; a
+// set that cannot be fetched is an error (a server would retry in the
+// background instead). ctx bounds the fetches.
+func cmdVerificationKeys(ctx context.Context, opts verifierOptions) (*jws.KeySet, error) {
+	var keys []*key
+	if opts.secret != "" {
+		k, err := secretKey(opts.secret)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
 	}
 	for _, f := range opts.keyFiles {
-		h.Keys = append(h.Keys, KeyConfig{File: f})
+		ks, err := loadKeyFile(KeyConfig{File: f})
+		if err != nil {
+			return nil, fmt.Errorf("key %s: %w", f, err)
+		}
+		keys = append(keys, ks...)
 	}
-	if err := h.Validate(); err != nil {
+	for _, u := range opts.jwksURLs {
+		if err := checkRemoteURL(u); err != nil {
+			return nil, fmt.Errorf("jwks: %w", err)
+		}
+		rk := newRemoteKeys(u, "", nil, nil, zap.NewNop())
+		if _, err := rk.fetch(ctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", rk.source(), err)
+		}
+		keys = append(keys, rk.keys()...)
+	}
+	ring, err := newKeyRing(keys, false)
+	if err != nil {
 		return nil, err
 	}
-	h.logger = zap.NewNop()
-	h.leeway = opts.leeway
-	h.issuerDefaults()
-	h.metrics, _ = newMetrics(nil) // a nil registry cannot fail
-	h.background = ctx
-	if err := h.provisionKeys(ctx, nil); err != nil {
-		return nil, err
-	}
-	if err := h.fetchRemoteKeys(ctx); err != nil {
-		return nil, err
-	}
-	h.issuers = append(h.issuers, h.Issuers...)
-	return h, nil
+	return ring.set, nil
 }

@@ -92,9 +92,11 @@ func mint(t testing.TB, alg string, key any, claims jwt.MapClaims, header map[st
 	return s
 }
 
-// valid returns claims valid for an hour, with the extra claims added.
+// valid returns claims valid for an hour, issued two hours ago (so that a
+// test may move exp into the past without passing iat), with the extra
+// claims added.
 func valid(extra jwt.MapClaims) jwt.MapClaims {
-	c := jwt.MapClaims{"sub": "alice", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
+	c := jwt.MapClaims{"sub": "alice", "iat": time.Now().Add(-2 * time.Hour).Unix(), "exp": time.Now().Add(time.Hour).Unix()}
 	for k, v := range extra {
 		c[k] = v
 	}

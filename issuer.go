@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/caddyjwt/caddyjwt/internal/jws"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/golang-jwt/jwt/v5"
@@ -155,7 +156,7 @@ func (h *Handler) mint(r *http.Request, sub, sid string, extra map[string]any) (
 		return out, "", nil
 	}
 	rc := claims(h.refreshTTL)
-	if out.RefreshToken, err = h.sign(rc, refreshType); err != nil {
+	if out.RefreshToken, err = h.sign(rc, jws.RefreshType); err != nil {
 		return issuedToken{}, "", err
 	}
 	out.RefreshExpiresIn = int64(h.refreshTTL.Seconds())

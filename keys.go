@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/caddyjwt/caddyjwt/internal/jws"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/go-jose/go-jose/v4"
 )
@@ -38,6 +39,8 @@ type key struct {
 	signer any      // the private key or HMAC secret, when this key can sign
 	origin string   // where the key came from, for messages: "secret" or a file
 	remote bool     // fetched from a jwks or oidc source: never published
+	// issuers, when set, are the only iss values the key speaks for
+	issuers []string
 }
 
 func (k *key) serves(alg string) bool { return slices.Contains(k.algs, alg) }
@@ -79,13 +82,7 @@ func algsFor(public any) ([]string, error) {
 }
 
 // allAlgorithms are the algorithms caddyjwt knows, in a stable order.
-var allAlgorithms = []string{
-	"HS256", "HS384", "HS512",
-	"RS256", "RS384", "RS512",
-	"PS256", "PS384", "PS512",
-	"ES256", "ES384", "ES512",
-	"EdDSA",
-}
+var allAlgorithms = jws.Algorithms
 
 // newKey makes a key from a public or private key (or an HMAC secret),
 // narrowed to alg when the key names one.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,12 +39,16 @@ func (f fixedKeys) keys() []*key { return f }
 // do not fail the config: they retry in the background.
 func (h *Handler) provisionKeys(ctx context.Context, storage certmagic.Storage) error {
 	h.keys = new(keyHolder)
+	// Local keys and jwks keys speak for the configured issuers only (any
+	// iss when none is configured); oidc keys for their own issuer.
+	bind := slices.Clone(h.Issuers)
 	var local []*key
 	if h.Secret != "" {
 		k, err := secretKey(h.Secret)
 		if err != nil {
 			return err
 		}
+		k.issuers = bind
 		h.keys.sources = append(h.keys.sources, fixedKeys{k})
 		local = append(local, k)
 	}
@@ -56,6 +61,9 @@ func (h *Handler) provisionKeys(ctx context.Context, storage certmagic.Storage) 
 			if err != nil {
 				return fmt.Errorf("key %s: %w", kc.File, err)
 			}
+			for _, k := range ks {
+				k.issuers = bind
+			}
 			h.keys.sources = append(h.keys.sources, fixedKeys(ks))
 			local = append(local, ks...)
 			continue
@@ -66,6 +74,7 @@ func (h *Handler) provisionKeys(ctx context.Context, storage certmagic.Storage) 
 		auto := &autoKeys{
 			alg: kc.Auto, rotate: time.Duration(kc.Rotate), storage: storage,
 			keep:    max(h.accessTTL, h.refreshTTL) + h.leeway,
+			issuers: bind,
 			changed: h.rebuildRing,
 		}
 		if err := auto.load(ctx); err != nil {
@@ -78,7 +87,7 @@ func (h *Handler) provisionKeys(ctx context.Context, storage certmagic.Storage) 
 		if err := checkRemoteURL(u); err != nil {
 			return fmt.Errorf("jwks: %w", err)
 		}
-		h.keys.sources = append(h.keys.sources, newRemoteKeys(u, "", h.Algorithms, h.logger))
+		h.keys.sources = append(h.keys.sources, newRemoteKeys(u, "", h.Algorithms, bind, h.logger))
 	}
 	for _, iss := range h.OIDC {
 		if err := checkRemoteURL(iss); err != nil {
@@ -87,7 +96,7 @@ func (h *Handler) provisionKeys(ctx context.Context, storage certmagic.Storage) 
 		// Tokens must carry the issuer, as configured or as its
 		// discovery document spells it, with or without a final slash.
 		h.issuers = append(h.issuers, strings.TrimSuffix(iss, "/"), strings.TrimSuffix(iss, "/")+"/")
-		h.keys.sources = append(h.keys.sources, newRemoteKeys("", iss, h.Algorithms, h.logger))
+		h.keys.sources = append(h.keys.sources, newRemoteKeys("", iss, h.Algorithms, nil, h.logger))
 	}
 	if len(h.keys.sources) == 0 {
 		return errors.New("no key configured: set secret, key, jwks or oidc")
@@ -96,7 +105,7 @@ func (h *Handler) provisionKeys(ctx context.Context, storage certmagic.Storage) 
 	if err := narrow(local, h.Algorithms, haveRemote); err != nil {
 		return err
 	}
-	if _, err := newKeyRing(local); err != nil { // refuses a kid used twice
+	if _, err := newKeyRing(local, haveRemote); err != nil { // refuses a kid used twice
 		return err
 	}
 	h.rebuildRing()
@@ -192,12 +201,11 @@ func (h *Handler) rebuildRing() {
 			all = append(all, k)
 		}
 	}
-	ring, err := newKeyRing(all)
+	ring, err := newKeyRing(all, len(h.JWKS)+len(h.OIDC) > 0)
 	if err != nil {
 		h.logger.Error("building the key ring", zap.Error(err))
 		return
 	}
-	ring.remote = len(h.JWKS)+len(h.OIDC) > 0
 	h.keys.ring.Store(ring)
 }
 

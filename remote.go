@@ -39,6 +39,7 @@ type remoteKeys struct {
 	jwksURL    string // for jwks; found by discovery for oidc
 	issuer     string // for oidc: the issuer whose discovery is read
 	algorithms []string
+	issuers    []string // the iss values its keys speak for; nil: any
 	client     *http.Client
 	logger     *zap.Logger
 	fetched    func(result string) // metrics: ok or error
@@ -49,11 +50,15 @@ type remoteKeys struct {
 	lastKidTry time.Time // guarded by mu
 }
 
-func newRemoteKeys(jwksURL, issuer string, algorithms []string, logger *zap.Logger) *remoteKeys {
-	return &remoteKeys{
+// newRemoteKeys makes a remote key set. Its keys speak only for issuers:
+// for an oidc source, its own issuer (with or without a final slash),
+// whatever issuers says; for a jwks source, issuers (nil: any).
+func newRemoteKeys(jwksURL, issuer string, algorithms, issuers []string, logger *zap.Logger) *remoteKeys {
+	rk := &remoteKeys{
 		jwksURL:    jwksURL,
 		issuer:     strings.TrimSuffix(issuer, "/"),
 		algorithms: algorithms,
+		issuers:    issuers,
 		logger:     logger,
 		client: &http.Client{
 			Timeout: remoteTimeout,
@@ -61,10 +66,19 @@ func newRemoteKeys(jwksURL, issuer string, algorithms []string, logger *zap.Logg
 				if len(via) >= 3 {
 					return errors.New("too many redirects")
 				}
+				// Only to the same origin: whoever can make the provider
+				// redirect must not choose the keys.
+				if from := via[0].URL; req.URL.Scheme != from.Scheme || req.URL.Host != from.Host {
+					return errors.New("redirect to another origin refused")
+				}
 				return checkRemoteURL(req.URL.String())
 			},
 		},
 	}
+	if rk.issuer != "" {
+		rk.issuers = []string{rk.issuer, rk.issuer + "/"}
+	}
+	return rk
 }
 
 // checkRemoteURL allows https, and http only for loopback hosts.
@@ -150,6 +164,7 @@ func (rk *remoteKeys) fetchKeys(ctx context.Context) (time.Duration, error) {
 		// part; and only for its own kid (its thumbprint when it has
 		// none), so that an unknown kid always makes the source look again.
 		k.remote, k.signer, k.anyKid = true, nil, false
+		k.issuers = rk.issuers
 	}
 	if keys = narrowRemote(keys, rk.algorithms); len(keys) == 0 {
 		return 0, errors.New("no usable signature key in the key set")
@@ -261,11 +276,18 @@ func (rk *remoteKeys) logFailure(err error) {
 		zap.String("source", rk.source()), zap.Error(err))
 }
 
+// refetchWait is the longest a request waits for a refetch: a provider
+// that hangs costs a request this much, then the request is answered while
+// the fetch goes on in the background (bounded by remoteTimeout).
+const refetchWait = 3 * time.Second
+
 // refetch fetches again for a token whose kid no key has: at most once a
 // minute, shared by every request that asks meanwhile. It tells whether
-// new keys came.
+// new keys came within refetchWait. ctx is the fetch's own life (the
+// handler's), not the request's: a request that stops waiting leaves the
+// fetch to finish for the requests after it.
 func (rk *remoteKeys) refetch(ctx context.Context) bool {
-	changed, _, _ := rk.group.Do("kid", func() (any, error) {
+	done := rk.group.DoChan("kid", func() (any, error) {
 		rk.mu.Lock()
 		if time.Since(rk.lastKidTry) < kidRefetchEvery {
 			rk.mu.Unlock()
@@ -280,5 +302,14 @@ func (rk *remoteKeys) refetch(ctx context.Context) bool {
 		}
 		return rk.set.Load() != before, nil
 	})
-	return changed.(bool)
+	timer := time.NewTimer(refetchWait)
+	defer timer.Stop()
+	select {
+	case res := <-done:
+		return res.Val.(bool)
+	case <-timer.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
 }

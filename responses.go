@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/caddyjwt/caddyjwt/internal/jws"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
@@ -42,6 +43,32 @@ var (
 	errForbidden   = &failure{http.StatusForbidden, "forbidden", "insufficient scope"}
 	errCrossOrigin = &failure{http.StatusForbidden, "forbidden", "cross-origin request"}
 )
+
+// jwsFailures are the guard's failures for the token package's errors.
+var jwsFailures = map[error]*failure{
+	jws.ErrMalformed:   errMalformed,
+	jws.ErrHeader:      errHeader,
+	jws.ErrAlgorithm:   errAlgorithm,
+	jws.ErrUnknownKey:  errUnknownKey,
+	jws.ErrSignature:   errSignature,
+	jws.ErrTokenType:   errTokenType,
+	jws.ErrExpired:     errExpired,
+	jws.ErrNotYetValid: errNotYetValid,
+	jws.ErrExpMissing:  errExpMissing,
+	jws.ErrClaimType:   errClaimType,
+	jws.ErrIssuer:      errIssuer,
+	jws.ErrAudience:    errAudience,
+	jws.ErrLifetime:    errLifetime,
+}
+
+// failureOfJWS is the failure for an error of the token package; an
+// error it does not know counts as malformed.
+func failureOfJWS(err error) *failure {
+	if f := jwsFailures[err]; f != nil {
+		return f
+	}
+	return errMalformed
+}
 
 // failureOf is the failure behind err; anything else counts as malformed.
 func failureOf(err error) *failure {

@@ -4,13 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io/fs"
-	"maps"
 	"path"
+	"strconv"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -19,7 +18,11 @@ import (
 
 // Storage layout, under Caddy's configured storage.
 const (
-	revokedDir = "caddyjwt/revoked"  // one entry per revoked token (jti) or login (sid)
+	// revokedDir holds one folder per minute in which revocations were
+	// written (its Unix minute), and in it one empty entry per revoked
+	// token (jti) or login (sid), named <id hash>.<until>: a listing tells
+	// everything, so a sync reads no entry.
+	revokedDir = "caddyjwt/revoked"
 	familyDir  = "caddyjwt/families" // one entry per login with refresh on
 )
 
@@ -28,6 +31,11 @@ const (
 // the storage's own delay.
 const syncInterval = 3 * time.Second
 
+// recentMinutes is how far back a sync lists minute folders again for
+// entries written since it last looked: the minute being written, and the
+// one before, for writers whose clocks lag a little.
+const recentMinutes = 1
+
 // storageKey names an id in a storage directory. Ids come from tokens, so
 // they are hashed rather than used as file names.
 func storageKey(dir, id string) string {
@@ -35,42 +43,85 @@ func storageKey(dir, id string) string {
 	return path.Join(dir, hex.EncodeToString(sum[:16]))
 }
 
-// revocation is one stored entry: the id and until when it is refused.
-type revocation struct {
-	ID    string `json:"id"`
-	Until int64  `json:"until"`
+// revocationKey is a revoked id as the list keeps it: the first 128 bits
+// of its SHA-256, so that an entry costs the same whatever the id's length
+// and a storage entry's name is its key.
+type revocationKey [16]byte
+
+func revocationKeyOf(id string) revocationKey {
+	sum := sha256.Sum256([]byte(id))
+	return revocationKey(sum[:16])
 }
 
+// revocationShards spreads the list over locks, so that a logout never
+// holds up more than a sliver of the requests being checked.
+const revocationShards = 64
+
 // revocationList is the set of revoked ids (token jti, login sid), in
-// memory for the hot path and in storage for the cluster. The hot path
-// reads an immutable map through an atomic pointer: no lock, no storage.
+// memory for the hot path and in storage for the cluster. A check is one
+// read-locked map lookup; a revocation one map write and one storage
+// write, whatever the list's size. A sync lists the minute folders and
+// only the folders that are new or recent, never the whole list.
 type revocationList struct {
 	storage certmagic.Storage
 	logger  *zap.Logger
-	mu      sync.Mutex // serialises writers of list
-	list    atomic.Pointer[map[string]int64]
-	known   map[string]bool // storage keys already read, guarded by mu
+	shards  [revocationShards]revocationShard
+
+	mu        sync.Mutex              // serialises syncs; guards what follows
+	minutes   map[int64]*minuteFolder // the minute folders seen in storage
+	lastSweep time.Time
+}
+
+type revocationShard struct {
+	mu sync.RWMutex
+	m  map[revocationKey]int64 // until, in Unix seconds
+}
+
+// minuteFolder is what a sync knows of one minute folder.
+type minuteFolder struct {
+	entries int   // how many entries it held when last listed
+	latest  int64 // the latest until among them
 }
 
 func newRevocationList(storage certmagic.Storage, logger *zap.Logger) *revocationList {
-	rl := &revocationList{storage: storage, logger: logger, known: make(map[string]bool)}
-	rl.list.Store(&map[string]int64{})
+	rl := &revocationList{storage: storage, logger: logger, minutes: make(map[int64]*minuteFolder)}
+	for i := range rl.shards {
+		rl.shards[i].m = make(map[revocationKey]int64)
+	}
 	return rl
+}
+
+// refuses tells whether a key is revoked now. A nil list revokes nothing.
+func (rl *revocationList) refuses(k revocationKey) bool {
+	if rl == nil {
+		return false
+	}
+	s := &rl.shards[k[0]%revocationShards]
+	s.mu.RLock()
+	until, ok := s.m[k]
+	s.mu.RUnlock()
+	return ok && now().Unix() < until
+}
+
+// refusesIdentity tells whether a token's jti or its login's sid is
+// revoked.
+func (rl *revocationList) refusesIdentity(id *identity) bool {
+	return id.jti != "" && rl.refuses(id.jtiKey) || id.sid != "" && rl.refuses(id.sidKey)
 }
 
 // revoked tells whether id is refused now.
 func (rl *revocationList) revoked(id string) bool {
-	until, ok := (*rl.list.Load())[id]
-	return ok && now().Unix() < until
+	return id != "" && rl.refuses(revocationKeyOf(id))
 }
 
-// isRevoked tells whether a token (its jti) or its login (its sid) was
-// revoked. A nil list revokes nothing.
-func (rl *revocationList) isRevoked(jti, sid string) bool {
-	if rl == nil {
-		return false
+// add keeps a key until the given time (the later, if it is there).
+func (rl *revocationList) add(k revocationKey, until int64) {
+	s := &rl.shards[k[0]%revocationShards]
+	s.mu.Lock()
+	if until > s.m[k] {
+		s.m[k] = until
 	}
-	return (jti != "" && rl.revoked(jti)) || (sid != "" && rl.revoked(sid))
+	s.mu.Unlock()
 }
 
 // revoke refuses id until the given time, on this instance at once and on
@@ -80,78 +131,126 @@ func (rl *revocationList) revoke(ctx context.Context, id string, until time.Time
 	if id == "" {
 		return nil
 	}
-	entry, _ := json.Marshal(revocation{ID: id, Until: until.Unix()})
-	key := storageKey(revokedDir, id)
-	if err := rl.storage.Store(ctx, key, entry); err != nil {
+	k := revocationKeyOf(id)
+	minute := now().Unix() / 60
+	name := path.Join(revokedDir, strconv.FormatInt(minute, 10), hex.EncodeToString(k[:])+"."+strconv.FormatInt(until.Unix(), 10))
+	if err := rl.storage.Store(ctx, name, nil); err != nil {
 		return err
 	}
-	rl.mu.Lock()
-	defer rl.mu.Unlock()
-	rl.known[key] = true
-	rl.add(map[string]int64{id: until.Unix()})
+	rl.add(k, until.Unix())
 	return nil
 }
 
-// add merges entries into the in-memory list, dropping expired ones.
-// Callers hold mu.
-func (rl *revocationList) add(entries map[string]int64) {
-	t := now().Unix()
-	next := make(map[string]int64, len(*rl.list.Load())+len(entries))
-	for id, until := range *rl.list.Load() {
-		if until > t {
-			next[id] = until
+// sync reads the entries written since the last sync (by any instance),
+// deletes the minute folders whose entries have all expired, and drops
+// expired entries from memory once a minute.
+func (rl *revocationList) sync(ctx context.Context) error {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	folders, err := rl.storage.List(ctx, revokedDir, false)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	t := now()
+	current := t.Unix() / 60
+	present := make(map[int64]bool, len(folders))
+	for _, folder := range folders {
+		minute, err := strconv.ParseInt(path.Base(folder), 10, 64)
+		if err != nil {
+			continue
+		}
+		present[minute] = true
+		recent := minute >= current-recentMinutes
+		if rl.minutes[minute] == nil || recent {
+			if err := rl.readFolder(ctx, folder, minute); err != nil {
+				return err
+			}
+		}
+		if known := rl.minutes[minute]; known != nil && known.latest <= t.Unix() && !recent {
+			rl.deleteFolder(ctx, folder) // every token it refused has expired
+			delete(rl.minutes, minute)
 		}
 	}
-	maps.Copy(next, entries)
-	rl.list.Store(&next)
+	for minute := range rl.minutes {
+		if !present[minute] {
+			delete(rl.minutes, minute) // deleted by another instance
+		}
+	}
+	if t.Sub(rl.lastSweep) >= time.Minute {
+		rl.sweep(t.Unix())
+		rl.lastSweep = t
+	}
+	return nil
 }
 
-// sync reads the entries that other instances stored, and deletes those
-// that have expired.
-func (rl *revocationList) sync(ctx context.Context) error {
-	keys, err := rl.storage.List(ctx, revokedDir, false)
+// readFolder reads a minute folder's entries, unless it holds as many as
+// when it was read last (entries are never deleted one by one).
+func (rl *revocationList) readFolder(ctx context.Context, folder string, minute int64) error {
+	entries, err := rl.storage.List(ctx, folder, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	rl.mu.Lock()
-	defer rl.mu.Unlock()
-	fresh := make(map[string]int64)
+	known := rl.minutes[minute]
+	if known != nil && known.entries == len(entries) {
+		return nil
+	}
+	f := &minuteFolder{entries: len(entries)}
 	t := now().Unix()
-	for _, key := range keys {
-		if rl.known[key] {
+	for _, entry := range entries {
+		k, until, ok := parseRevocationEntry(path.Base(entry))
+		if !ok {
 			continue
 		}
-		data, err := rl.storage.Load(ctx, key)
-		if err != nil {
-			continue // deleted meanwhile, or being written: next time
+		f.latest = max(f.latest, until)
+		if until > t {
+			rl.add(k, until)
 		}
-		var entry revocation
-		if err := json.Unmarshal(data, &entry); err != nil {
-			rl.logger.Warn("unreadable revocation entry", zap.String("key", key), zap.Error(err))
-			rl.known[key] = true
-			continue
-		}
-		if entry.Until <= t {
-			_ = rl.storage.Delete(ctx, key)
-			continue
-		}
-		rl.known[key] = true
-		fresh[entry.ID] = entry.Until
 	}
-	if len(fresh) > 0 || len(keys) < len(rl.known) {
-		rl.add(fresh)
-	}
-	if len(rl.known) > len(keys) { // forget keys deleted from storage
-		present := make(map[string]bool, len(keys))
-		for _, k := range keys {
-			present[k] = true
-		}
-		maps.DeleteFunc(rl.known, func(k string, _ bool) bool { return !present[k] })
-	}
+	rl.minutes[minute] = f
 	return nil
+}
+
+// parseRevocationEntry reads an entry's name: <hex key>.<until>.
+func parseRevocationEntry(name string) (k revocationKey, until int64, ok bool) {
+	hexKey, untilText, found := strings.Cut(name, ".")
+	until, err := strconv.ParseInt(untilText, 10, 64)
+	if !found || err != nil || hex.DecodedLen(len(hexKey)) != len(k) {
+		return k, 0, false
+	}
+	if _, err := hex.Decode(k[:], []byte(hexKey)); err != nil {
+		return k, 0, false
+	}
+	return k, until, true
+}
+
+// deleteFolder deletes an expired minute folder, entry by entry (not every
+// storage deletes a folder's contents with it). Another instance may be
+// doing the same: what is gone already is no error.
+func (rl *revocationList) deleteFolder(ctx context.Context, folder string) {
+	entries, _ := rl.storage.List(ctx, folder, false)
+	for _, entry := range entries {
+		_ = rl.storage.Delete(ctx, entry)
+	}
+	if err := rl.storage.Delete(ctx, folder); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		rl.logger.Debug("deleting expired revocations", zap.String("key", folder), zap.Error(err))
+	}
+}
+
+// sweep drops expired entries from memory.
+func (rl *revocationList) sweep(t int64) {
+	for i := range rl.shards {
+		s := &rl.shards[i]
+		s.mu.Lock()
+		for k, until := range s.m {
+			if until <= t {
+				delete(s.m, k)
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 // syncLogged syncs and logs a failure; the next sync tries again.

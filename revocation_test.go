@@ -2,6 +2,8 @@ package caddyjwt
 
 import (
 	"context"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,6 +59,88 @@ func TestRevocationsExpire(t *testing.T) {
 	if keys, _ := storage.List(ctx, revokedDir, false); len(keys) != 0 {
 		t.Errorf("expired entries left in storage: %v", keys)
 	}
+}
+
+// TestOwnRevocationsAreDeleted: the entries an instance wrote itself are
+// deleted from storage, and dropped from memory, once every token they
+// refuse has expired — while it runs, not only by other instances.
+func TestOwnRevocationsAreDeleted(t *testing.T) {
+	ctx := context.Background()
+	storage := &certmagic.FileStorage{Path: t.TempDir()}
+	rl := newRevocationList(storage, zap.NewNop())
+	start := time.Now()
+	for i := range 60 {
+		if err := rl.revoke(ctx, "jti-"+strconv.Itoa(i), start.Add(3*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rl.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !rl.revoked("jti-7") {
+		t.Fatal("not revoked")
+	}
+	defer func(orig func() time.Time) { now = orig }(now)
+	now = func() time.Time { return start.Add(3 * time.Minute) }
+	if err := rl.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if keys, _ := storage.List(ctx, revokedDir, true); len(keys) != 0 {
+		t.Errorf("%d expired entries left in storage", len(keys))
+	}
+	n := 0
+	for i := range rl.shards {
+		n += len(rl.shards[i].m)
+	}
+	if n != 0 {
+		t.Errorf("%d expired entries left in memory", n)
+	}
+}
+
+// TestRevocationSyncReadsOnlyWhatChanged: a sync that finds nothing new
+// lists the minute folders once and no folder it has read, unless it is
+// recent.
+func TestRevocationSyncReadsOnlyWhatChanged(t *testing.T) {
+	ctx := context.Background()
+	storage := &countingStorage{Storage: &certmagic.FileStorage{Path: t.TempDir()}}
+	writer := newRevocationList(storage, zap.NewNop())
+	start := time.Now()
+	defer func(orig func() time.Time) { now = orig }(now)
+	now = func() time.Time { return start.Add(-10 * time.Minute) }
+	for i := range 100 {
+		if err := writer.revoke(ctx, "old-"+strconv.Itoa(i), start.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = func() time.Time { return start }
+	reader := newRevocationList(storage, zap.NewNop())
+	if err := reader.sync(ctx); err != nil || !reader.revoked("old-42") {
+		t.Fatalf("first sync: %v", err)
+	}
+	storage.lists.Store(0)
+	if err := reader.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := storage.lists.Load(); n != 1 {
+		t.Errorf("a sync with nothing new listed %d times, want 1", n)
+	}
+	if err := writer.revoke(ctx, "new", start.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := reader.sync(ctx); err != nil || !reader.revoked("new") {
+		t.Errorf("a new revocation was not read: %v", err)
+	}
+}
+
+// countingStorage counts listings.
+type countingStorage struct {
+	certmagic.Storage
+	lists atomic.Int64
+}
+
+func (s *countingStorage) List(ctx context.Context, prefix string, recursive bool) ([]string, error) {
+	s.lists.Add(1)
+	return s.Storage.List(ctx, prefix, recursive)
 }
 
 func TestExpiredFamiliesAreDeleted(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/caddyjwt/caddyjwt/internal/jws"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 )
@@ -119,7 +120,7 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return h.refuseRefresh(w, r, err)
 	}
-	sid, jti, sub := t.sid, t.jti, t.sub
+	sid, jti, sub := t.Sid, t.Jti, t.Sub
 	acct, known := h.users.current.Load().accounts[sub]
 	if !known || acct.disabled {
 		_ = h.endLogin(r.Context(), sid, now().Add(h.refreshTTL))
@@ -149,15 +150,15 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 
 // verifyRefresh checks a refresh token as the guard checks access tokens
 // (typ refresh+jwt due), and that it names a login that is not revoked.
-func (h *Handler) verifyRefresh(raw string) (*parsedToken, error) {
+func (h *Handler) verifyRefresh(raw string) (*jws.Token, error) {
 	t, err := h.check(h.keys.ring.Load(), raw, true)
 	if err != nil {
 		return nil, err
 	}
-	if t.sid == "" || t.jti == "" {
+	if t.Sid == "" || t.Jti == "" {
 		return nil, errRefreshInvalid
 	}
-	if h.revocations.revoked(t.sid) {
+	if h.revocations.revoked(t.Sid) {
 		return nil, errRevoked
 	}
 	return t, nil

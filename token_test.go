@@ -17,37 +17,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-func TestSplitCompact(t *testing.T) {
-	good := mint(t, "HS256", []byte(testSecret), valid(nil), nil)
-	parts := strings.Split(good, ".")
-	for _, tc := range []struct {
-		name string
-		tok  string
-		ok   bool
-	}{
-		{"compact", good, true},
-		{"padding", parts[0] + "=." + parts[1] + "." + parts[2], false},
-		{"plus", parts[0] + "." + parts[1] + "+." + parts[2], false},
-		{"slash", parts[0] + "." + parts[1] + "." + parts[2] + "/", false},
-		{"CR inside", parts[0] + "." + parts[1][:4] + "\r" + parts[1][4:] + "." + parts[2], false},
-		{"LF inside", parts[0] + "." + parts[1] + "\n." + parts[2], false},
-		{"space", parts[0] + ". " + parts[1] + "." + parts[2], false},
-		{"two parts", parts[0] + "." + parts[1], false},
-		{"four parts", good + ".x", false},
-		{"JWE five parts", "a.b.c.d.e", false},
-		{"empty signature", parts[0] + "." + parts[1] + ".", false},
-		{"empty payload", parts[0] + ".." + parts[2], false},
-		{"JSON serialization", `{"payload":"x","signatures":[]}`, false},
-		{"16 KiB", "a." + strings.Repeat("b", maxTokenBytes-4) + ".c", true},
-		{"over 16 KiB", "a." + strings.Repeat("b", maxTokenBytes) + ".c", false},
-	} {
-		_, _, err := splitCompact(tc.tok)
-		if (err == nil) != tc.ok {
-			t.Errorf("%s: err = %v, want ok=%v", tc.name, err, tc.ok)
-		}
-	}
-}
-
 func TestExtract(t *testing.T) {
 	h := mustProvision(t, "jwt_auth {\n secret "+testSecret+"\n}")
 	q := mustProvision(t, "jwt_auth {\n secret "+testSecret+"\n from query token\n from header X-Token\n}")

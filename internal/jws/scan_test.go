@@ -1,4 +1,4 @@
-package caddyjwt
+package jws
 
 import (
 	"bytes"
@@ -105,9 +105,9 @@ func TestDecodeStrict(t *testing.T) {
 		{`[1]`, false},
 		{`{"a":1`, false},
 	} {
-		m, err := decodeStrict([]byte(tc.in))
+		m, err := DecodeStrict([]byte(tc.in))
 		if (err == nil) != tc.ok {
-			t.Errorf("decodeStrict(%s): %v, want ok %v", tc.in, err, tc.ok)
+			t.Errorf("DecodeStrict(%s): %v, want ok %v", tc.in, err, tc.ok)
 		}
 		if tc.ok {
 			var want map[string]any
@@ -115,7 +115,7 @@ func TestDecodeStrict(t *testing.T) {
 			dec.UseNumber()
 			_ = dec.Decode(&want)
 			if !reflect.DeepEqual(m, want) {
-				t.Errorf("decodeStrict(%s) = %#v, encoding/json gives %#v", tc.in, m, want)
+				t.Errorf("DecodeStrict(%s) = %#v, encoding/json gives %#v", tc.in, m, want)
 			}
 		}
 	}

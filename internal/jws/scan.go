@@ -1,4 +1,4 @@
-package caddyjwt
+package jws
 
 import (
 	"bytes"
@@ -192,8 +192,8 @@ func (s *jsonScanner) container(depth int) bool {
 	}
 }
 
-// string scans a quoted string: UTF-8, no control characters, valid
-// escapes.
+// string scans a quoted string: valid UTF-8, no control characters,
+// valid escapes, no lone surrogate.
 func (s *jsonScanner) string() bool {
 	_, ok := s.stringEscaped()
 	return ok
@@ -227,15 +227,9 @@ func (s *jsonScanner) stringEscaped() (escaped, ok bool) {
 			switch e {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
-				if len(s.data)-s.pos < 4 {
+				if !s.unicodeEscape() {
 					return false, false
 				}
-				for _, h := range s.data[s.pos : s.pos+4] {
-					if !isHex(h) {
-						return false, false
-					}
-				}
-				s.pos += 4
 			default:
 				return false, false
 			}
@@ -244,8 +238,48 @@ func (s *jsonScanner) stringEscaped() (escaped, ok bool) {
 	return false, false
 }
 
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+// unicodeEscape scans the four hex digits after \u, and refuses a lone
+// surrogate: a high one (D800–DBFF) must be followed at once by a \u
+// escape of a low one (DC00–DFFF), and a low one never stands alone.
+// Decoders repair a lone surrogate into U+FFFD, so that "al\ud800ice" and
+// "al\udfffice" would both read as one user; refused, they cannot.
+func (s *jsonScanner) unicodeEscape() bool {
+	r, ok := s.hex4()
+	switch {
+	case !ok:
+		return false
+	case r >= 0xdc00 && r <= 0xdfff:
+		return false
+	case r >= 0xd800 && r <= 0xdbff:
+		if !s.literal(`\u`) {
+			return false
+		}
+		low, ok := s.hex4()
+		return ok && low >= 0xdc00 && low <= 0xdfff
+	}
+	return true
+}
+
+// hex4 reads four hex digits.
+func (s *jsonScanner) hex4() (rune, bool) {
+	if len(s.data)-s.pos < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, h := range s.data[s.pos : s.pos+4] {
+		switch {
+		case '0' <= h && h <= '9':
+			r = r<<4 | rune(h-'0')
+		case 'a' <= h && h <= 'f':
+			r = r<<4 | rune(h-'a'+10)
+		case 'A' <= h && h <= 'F':
+			r = r<<4 | rune(h-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	s.pos += 4
+	return r, true
 }
 
 // number scans -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?
@@ -289,11 +323,11 @@ func (s *jsonScanner) digits() bool {
 	return s.pos > start
 }
 
-// decodeStrict decodes a JSON object as encoding/json does, numbers kept
+// DecodeStrict decodes a JSON object as encoding/json does, numbers kept
 // as json.Number, but refuses a member name given twice in any object,
 // however deep (encoding/json would keep the last copy), and what
 // scanObject refuses.
-func decodeStrict(data []byte) (map[string]any, error) {
+func DecodeStrict(data []byte) (map[string]any, error) {
 	var members [maxMembers]jsonMember
 	_, inner, err := scanObject(data, &members)
 	if err != nil {
