@@ -232,7 +232,6 @@ func newVerifier(ctx context.Context, opts verifierOptions) (*Handler, error) {
 	}
 	h.logger = zap.NewNop()
 	h.leeway = opts.leeway
-	h.issuerDefaults()
 	h.metrics, _ = newMetrics(nil) // a nil registry cannot fail
 	h.background = ctx
 	if err := h.provisionKeys(ctx, nil); err != nil {

@@ -62,9 +62,9 @@ func TestRevocationsExpire(t *testing.T) {
 func TestExpiredFamiliesAreDeleted(t *testing.T) {
 	ctx := context.Background()
 	h := &Handler{storage: &certmagic.FileStorage{Path: t.TempDir()}}
-	_ = h.storeFamily(ctx, "old", family{Sub: "a", Current: "x", Until: time.Now().Add(-time.Minute).Unix()})
-	_ = h.storeFamily(ctx, "live", family{Sub: "a", Current: "y", Until: time.Now().Add(time.Hour).Unix()})
-	h.deleteExpiredFamilies(ctx)
+	_ = h.issuer.storeFamily(ctx, "old", family{Sub: "a", Current: "x", Until: time.Now().Add(-time.Minute).Unix()})
+	_ = h.issuer.storeFamily(ctx, "live", family{Sub: "a", Current: "y", Until: time.Now().Add(time.Hour).Unix()})
+	h.issuer.deleteExpiredFamilies(ctx)
 	keys, _ := h.storage.List(ctx, familyDir, false)
 	if len(keys) != 1 || keys[0] != storageKey(familyDir, "live") {
 		t.Errorf("families left: %v", keys)
