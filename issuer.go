@@ -147,8 +147,12 @@ func (is *issuer) start(ctx context.Context) {
 	}
 }
 
-// endpoint is the issuer's handler for a path, or nil.
+// endpoint is the issuer's handler for a path, or nil. A nil issuer
+// (a handler not provisioned by Provision) serves nothing.
 func (is *issuer) endpoint(path string) func(http.ResponseWriter, *http.Request) error {
+	if is == nil {
+		return nil
+	}
 	return is.endpoints[path]
 }
 
