@@ -10,6 +10,9 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
+// TestUnmarshalCaddyfileErrors: syntax mistakes, refused by the parser
+// with the file and line. Mistaken values are Validate's: see
+// TestConfigMistakes.
 func TestUnmarshalCaddyfileErrors(t *testing.T) {
 	for _, tc := range []struct {
 		block string
@@ -25,32 +28,22 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"jwt_auth {\n issuer\n}", "issuer: at least one"},
 		{"jwt_auth {\n audience\n}", "audience: at least one"},
 		{"jwt_auth {\n leeway soon\n}", `leeway: invalid duration "soon"`},
-		{"jwt_auth {\n leeway -1s\n}", `leeway: invalid duration "-1s"`},
 		{"jwt_auth {\n max_lifetime\n}", "max_lifetime: one duration expected"},
 		{"jwt_auth {\n optional yes\n}", "optional: takes no arguments"},
 		{"jwt_auth {\n allow_missing_exp 1\n}", "allow_missing_exp: takes no arguments"},
 		{"jwt_auth {\n require\n}", "require: expected <claim>"},
 		{"jwt_auth {\n from header\n}", "from: expected header|cookie|query <name>"},
-		{"jwt_auth {\n from body token\n}", `from: source must be header, cookie or query, not "body"`},
-		{"jwt_auth {\n redirect login\n}", "redirect: must be an absolute path"},
-		{"jwt_auth {\n redirect //evil.example/login\n}", "redirect: must be an absolute path"},
-		{"jwt_auth {\n redirect ftp://x/login\n}", "redirect: must be an absolute path"},
 		{"jwt_auth {\n except\n}", "except: at least one path"},
 		{"jwt_auth {\n claim_header sub\n}", "claim_header: expected <claim> <header>"},
-		{"jwt_auth {\n claim_header sub X:User\n}", "claim_header: invalid header name"},
-		{"jwt_auth {\n jwks http://idp.example/jwks\n}", "jwks: http:// is allowed only for loopback hosts"},
-		{"jwt_auth {\n oidc idp.example\n}", "oidc: not an absolute URL"},
 		{"jwt_auth {\n jwks\n}", "jwks: one URL expected"},
-		{"jwt_auth {\n key auto HS256\n}", "key auto: algorithm must be one of"},
 		{"jwt_auth {\n key auto {\n rotate\n }\n}", "key auto: rotate expects one positive duration"},
 		{"jwt_auth {\n key auto {\n renew 1h\n }\n}", `key auto: unknown option "renew"`},
-		{"jwt_auth {\n login login\n}", "login: must be an absolute path"},
 		{"jwt_auth {\n user alice\n}", "user: expected <name> <hash>"},
-		{"jwt_auth {\n login_limit 0 1m\n}", "login_limit: expected a positive count"},
 		{"jwt_auth {\n login_limit 5\n}", "login_limit: expected <count> <window>"},
+		{"jwt_auth {\n login_limit five 1m\n}", "login_limit: expected a positive count and window"},
+		{"jwt_auth {\n key auto {\n rotate 0s\n }\n}", "key auto: rotate expects one positive duration"},
 		{"jwt_auth {\n access_ttl 0s\n}", "access_ttl: must be positive"},
 		{"jwt_auth {\n cookie a b {\n }\n}", "cookie: expected [<name>] and a block"},
-		{"jwt_auth {\n cookie {\n same_site loose\n }\n}", "cookie: same_site must be lax, strict or none"},
 		{"jwt_auth {\n cookie {\n secure\n }\n}", `cookie: unknown option "secure"`},
 		{"jwt_auth {\n trusted_origins\n}", "trusted_origins: at least one origin"},
 	} {

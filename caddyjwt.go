@@ -122,8 +122,8 @@ type Handler struct {
 	// are always removed first.
 	ClaimHeaders []ClaimHeader `json:"claim_headers,omitempty"`
 
-	// Issuer holds the login, refresh, logout and JWKS endpoints.
-	Issuer
+	// IssuerConfig holds the login, refresh, logout and JWKS endpoints.
+	IssuerConfig
 
 	leeway      time.Duration
 	verifier    *jws.Verifier
@@ -138,7 +138,9 @@ type Handler struct {
 	metrics     *metrics
 	background  context.Context // the handler's life, for background work
 	stop        context.CancelFunc
-	issuerState
+	csrf        *http.CrossOriginProtection // cookie-borne tokens; shared with the issuer
+	revocations *revocationList             // shared with the issuer
+	issuer      *issuer                     // the handler's own endpoints
 }
 
 // KeyConfig is one key file.
@@ -182,9 +184,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // provision is Provision with the storage given, so that unit tests can
 // give a folder of their own.
 func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error {
+	if err := h.Validate(); err != nil {
+		return err
+	}
 	h.logger = ctx.Logger()
 	h.storage = storage
-	h.cookie = cookieDefaults(h.Cookie)
 	h.leeway = 30 * time.Second
 	if h.Leeway != nil {
 		h.leeway = time.Duration(*h.Leeway)
@@ -193,10 +197,9 @@ func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error 
 	if len(h.tokenFrom) == 0 {
 		h.tokenFrom = []TokenSource{
 			{Source: "header", Name: "Authorization"},
-			{Source: "cookie", Name: h.cookie.Name},
+			{Source: "cookie", Name: cookieDefaults(h.Cookie).Name},
 		}
 	}
-	h.issuerDefaults()
 	var err error
 	if h.metrics, err = newMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
@@ -217,22 +220,23 @@ func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error 
 			return fmt.Errorf("except: %w", err)
 		}
 	}
-	if err := h.provisionIssuer(); err != nil {
+	h.csrf = http.NewCrossOriginProtection()
+	for _, o := range h.TrustedOrigins {
+		if err := h.csrf.AddTrustedOrigin(o); err != nil {
+			return fmt.Errorf("trusted_origins: %w", err)
+		}
+	}
+	h.revocations = newRevocationList(h.storage, h.logger)
+	if h.issuer, err = newIssuer(h.IssuerConfig, h.issuerDeps()); err != nil {
 		return err
 	}
 
-	h.revocations = newRevocationList(h.storage, h.logger)
 	if err := h.revocations.sync(ctx); err != nil {
 		h.logger.Error("reading revocations from storage; retrying in the background", zap.Error(err))
 	}
 	background := h.background
 	go every(background, syncInterval, func() { h.revocations.syncLogged(background) })
-	if h.users != nil && h.UsersFile != "" {
-		go every(background, usersPollInterval, h.users.reload)
-	}
-	if h.Refresh != "" {
-		go every(background, familySweepInterval, func() { h.deleteExpiredFamilies(background) })
-	}
+	h.issuer.start(background)
 	h.startAutoKeyRotation(background)
 	h.startRemoteKeys(background)
 	return nil
@@ -249,6 +253,47 @@ func (h *Handler) newVerifier() *jws.Verifier {
 		Audiences:       h.Audiences,
 		Now:             func() time.Time { return now() },
 	}
+}
+
+// issuerDeps is all the issuer may use of the guard: token checks for
+// logout and refresh, the key ring's signer and JWK set, and the state
+// both share. It is the one place the issuer meets the guard's token
+// types.
+func (h *Handler) issuerDeps() issuerDeps {
+	deps := issuerDeps{
+		presented: func(r *http.Request) (verifiedToken, bool) {
+			raw, _, err := h.extract(r)
+			if err != nil || raw == "" {
+				return verifiedToken{}, false
+			}
+			id, err := h.verify(raw)
+			if err != nil {
+				return verifiedToken{}, false
+			}
+			return verifiedToken{sub: id.sub, sid: id.sid, jti: id.jti, exp: id.exp}, true
+		},
+		checkRefresh: func(raw string) (verifiedToken, error) {
+			t, err := h.check(h.keys.ring.Load(), raw, true)
+			if err != nil {
+				return verifiedToken{}, err
+			}
+			return verifiedToken{sub: t.Sub, sid: t.Sid, jti: t.Jti}, nil
+		},
+		signer:      func() *key { return h.keys.ring.Load().signer },
+		jwks:        func() []byte { return h.keys.ring.Load().jwks },
+		revocations: h.revocations,
+		csrf:        h.csrf,
+		storage:     h.storage,
+		logger:      h.logger,
+		metrics:     h.metrics,
+	}
+	if len(h.Issuers) > 0 {
+		deps.name = h.Issuers[0]
+	}
+	if len(h.Audiences) > 0 {
+		deps.audience = h.Audiences[0]
+	}
+	return deps
 }
 
 // every calls fn at each interval until ctx is done.
@@ -273,41 +318,13 @@ func (h *Handler) Cleanup() error {
 	return nil
 }
 
-// Validate checks the configuration.
-func (h Handler) Validate() error {
-	if h.Redirect != "" {
-		if err := checkAbsoluteURL(h.Redirect); err != nil {
-			return fmt.Errorf("redirect: %w", err)
-		}
-	}
-	for _, s := range h.From {
-		if err := s.validate(); err != nil {
-			return fmt.Errorf("from: %w", err)
-		}
-	}
-	for _, rule := range h.Require {
-		if rule.Claim == "" {
-			return fmt.Errorf("require: a claim name is needed")
-		}
-	}
-	for _, ch := range h.ClaimHeaders {
-		if err := ch.validate(); err != nil {
-			return fmt.Errorf("claim_header: %w", err)
-		}
-	}
-	if h.MaxLifetime < 0 || (h.Leeway != nil && *h.Leeway < 0) {
-		return fmt.Errorf("leeway and max_lifetime must not be negative")
-	}
-	return nil
-}
-
 // ServeHTTP answers the handler's own endpoints (login, refresh, logout,
 // JWKS); otherwise it guards the request: a request that needs no token
 // passes on; otherwise the token is extracted (a cookie-borne token on a
 // cross-origin unsafe request is refused), verified, checked against the
 // require rules, and its identity published before the next handler runs.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if endpoint := h.endpoints[r.URL.Path]; endpoint != nil {
+	if endpoint := h.issuer.endpoint(r.URL.Path); endpoint != nil {
 		return endpoint(w, r)
 	}
 	h.stripIdentityHeaders(r)
@@ -389,7 +406,7 @@ func (h *Handler) logRefusal(r *http.Request, f *failure) {
 		c.Write(
 			zap.String("reason", f.reason),
 			zap.String("description", f.description),
-			zap.String("remote_ip", r.RemoteAddr),
+			zap.String("client_ip", clientIP(r)),
 			zap.String("path", r.URL.Path),
 		)
 	}

@@ -196,7 +196,7 @@ func TestLogsNeverHoldTheToken(t *testing.T) {
 		t.Fatalf("want one DEBUG entry, got %v", entries)
 	}
 	fields := entries[0].ContextMap()
-	if fields["reason"] != "bad_signature" || fields["remote_ip"] == "" {
+	if fields["reason"] != "bad_signature" || fields["client_ip"] == "" {
 		t.Errorf("fields %v", fields)
 	}
 	for _, f := range fields {

@@ -125,6 +125,7 @@ func provisionOn(t testing.TB, storage, block string) (*Handler, error) {
 		return nil, err
 	}
 	h.logger = zap.NewNop() // TestLogs looks at what is logged
+	h.issuer.logger = h.logger
 	return h, h.Validate()
 }
 

@@ -23,25 +23,25 @@ func publicJWKS(keys []*key) ([]byte, error) {
 }
 
 // serveJWKS answers the public keys; HMAC secrets are never published.
-func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
+func (is *issuer) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return methodNotAllowed(w, "GET, HEAD")
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, err := w.Write(h.keys.ring.Load().jwks)
+	_, err := w.Write(is.jwks())
 	return err
 }
 
 // serveDiscovery answers /.well-known/openid-configuration, so that
 // another Caddy can verify these tokens with `oidc <issuer>`.
-func (h *Handler) serveDiscovery(w http.ResponseWriter, r *http.Request) error {
+func (is *issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return methodNotAllowed(w, "GET, HEAD")
 	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	return writeJSON(w, http.StatusOK, map[string]string{
-		"issuer":   h.issuerName(r),
-		"jwks_uri": origin(r) + h.JWKSEndpoint,
+		"issuer":   is.issuerName(r),
+		"jwks_uri": origin(r) + is.JWKSEndpoint,
 	})
 }

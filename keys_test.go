@@ -196,7 +196,6 @@ func TestKeyErrorsNameTheSubdirective(t *testing.T) {
 // and algorithms, and returns its key ring.
 func loadTestKeys(secret string, files []KeyConfig, algorithms []string) (*keyRing, error) {
 	h := &Handler{Secret: secret, Keys: files, Algorithms: algorithms, logger: zap.NewNop()}
-	h.issuerDefaults()
 	if err := h.provisionKeys(context.Background(), nil); err != nil {
 		return nil, err
 	}

@@ -52,11 +52,9 @@ func (h *Handler) provisionKeys(ctx context.Context, storage certmagic.Storage) 
 		h.keys.sources = append(h.keys.sources, fixedKeys{k})
 		local = append(local, k)
 	}
+	accessTTL, refreshTTL := h.ttls()
 	for _, kc := range h.Keys {
 		if kc.Auto == "" {
-			if kc.File == "" || kc.Rotate != 0 {
-				return errors.New("key: a file is needed (rotate is for key auto)")
-			}
 			ks, err := loadKeyFile(kc)
 			if err != nil {
 				return fmt.Errorf("key %s: %w", kc.File, err)
@@ -68,12 +66,9 @@ func (h *Handler) provisionKeys(ctx context.Context, storage certmagic.Storage) 
 			local = append(local, ks...)
 			continue
 		}
-		if kc.File != "" || kc.KID != "" {
-			return errors.New("key auto: takes no file and no kid")
-		}
 		auto := &autoKeys{
 			alg: kc.Auto, rotate: time.Duration(kc.Rotate), storage: storage,
-			keep:    max(h.accessTTL, h.refreshTTL) + h.leeway,
+			keep:    max(accessTTL, refreshTTL) + h.leeway,
 			issuers: bind,
 			changed: h.rebuildRing,
 		}
@@ -84,15 +79,9 @@ func (h *Handler) provisionKeys(ctx context.Context, storage certmagic.Storage) 
 		local = append(local, auto.keys()...)
 	}
 	for _, u := range h.JWKS {
-		if err := checkRemoteURL(u); err != nil {
-			return fmt.Errorf("jwks: %w", err)
-		}
 		h.keys.sources = append(h.keys.sources, newRemoteKeys(u, "", h.Algorithms, bind, h.logger))
 	}
 	for _, iss := range h.OIDC {
-		if err := checkRemoteURL(iss); err != nil {
-			return fmt.Errorf("oidc: %w", err)
-		}
 		// Tokens must carry the issuer, as configured or as its
 		// discovery document spells it, with or without a final slash.
 		h.issuers = append(h.issuers, strings.TrimSuffix(iss, "/"), strings.TrimSuffix(iss, "/")+"/")

@@ -29,15 +29,15 @@ type credentials struct {
 
 // serveLogin is the login endpoint: GET shows the page, POST checks the
 // credentials and issues tokens.
-func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
+func (is *issuer) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		return h.renderLoginPage(w, loginPage{Return: safeReturn(r.URL.Query().Get("return"))}, http.StatusOK)
+		return is.renderLoginPage(w, loginPage{Return: safeReturn(r.URL.Query().Get("return"))}, http.StatusOK)
 	case http.MethodPost:
 	default:
 		return methodNotAllowed(w, "GET, HEAD, POST")
 	}
-	if err := h.csrf.Check(r); err != nil {
+	if err := is.csrf.Check(r); err != nil {
 		return caddyhttp.Error(http.StatusForbidden, err)
 	}
 	creds, err := readCredentials(w, r)
@@ -46,33 +46,33 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	ip := clientIP(r)
-	if wait := max(h.byIP.wait(ip), h.byUser.wait(creds.Username)); wait > 0 {
+	if wait := max(is.byIP.wait(ip), is.byUser.wait(creds.Username)); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
-		h.logLoginFailure(r, creds.Username, "rate limited")
-		h.metrics.loggedIn("rate_limited")
+		is.logLoginFailure(r, creds.Username, "rate limited")
+		is.metrics.loggedIn("rate_limited")
 		return caddyhttp.Error(http.StatusTooManyRequests, errors.New("too many failed logins"))
 	}
-	acct, ok := h.users.current.Load().check(creds.Username, creds.Password)
+	acct, ok := is.users.current.Load().check(creds.Username, creds.Password)
 	if !ok {
-		h.byIP.fail(ip)
-		h.byUser.fail(creds.Username)
-		h.logLoginFailure(r, creds.Username, "invalid credentials")
-		h.metrics.loggedIn("invalid_credentials")
+		is.byIP.fail(ip)
+		is.byUser.fail(creds.Username)
+		is.logLoginFailure(r, creds.Username, "invalid credentials")
+		is.metrics.loggedIn("invalid_credentials")
 		if creds.form {
 			page := loginPage{Return: safeReturn(creds.Return), Username: creds.Username, Error: "Wrong user name or password."}
-			return h.renderLoginPage(w, page, http.StatusUnauthorized)
+			return is.renderLoginPage(w, page, http.StatusUnauthorized)
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		return writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_credentials"})
 	}
 
-	tok, err := h.startLogin(r, creds.Username, acct)
+	tok, err := is.startLogin(r, creds.Username, acct)
 	if err != nil {
 		return err
 	}
-	h.logger.Info("login", zap.String("user", creds.Username), zap.String("client_ip", ip))
-	h.metrics.loggedIn("ok")
-	h.setCookies(w, tok)
+	is.logger.Info("login", zap.String("user", creds.Username), zap.String("client_ip", ip))
+	is.metrics.loggedIn("ok")
+	is.setCookies(w, tok)
 	if creds.form {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, safeReturn(creds.Return), http.StatusSeeOther)
@@ -83,15 +83,15 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 
 // startLogin issues the first tokens of a new login and records its
 // refresh family.
-func (h *Handler) startLogin(r *http.Request, user string, acct *account) (issuedToken, error) {
+func (is *issuer) startLogin(r *http.Request, user string, acct *account) (issuedToken, error) {
 	sid := rand.Text()
-	tok, refreshJTI, err := h.mint(r, user, sid, acct.claims)
+	tok, refreshJTI, err := is.mint(r, user, sid, acct.claims)
 	if err != nil {
 		return tok, caddyhttp.Error(http.StatusInternalServerError, err)
 	}
 	if refreshJTI != "" {
-		fam := family{Sub: user, Current: refreshJTI, Until: now().Add(h.refreshTTL).Unix()}
-		if err := h.storeFamily(r.Context(), sid, fam); err != nil {
+		fam := family{Sub: user, Current: refreshJTI, Until: now().Add(is.refreshTTL).Unix()}
+		if err := is.storeFamily(r.Context(), sid, fam); err != nil {
 			return tok, caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("storing the login: %w", err))
 		}
 	}

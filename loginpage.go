@@ -42,11 +42,11 @@ func loadLoginPage(file string) (*template.Template, error) {
 // renderLoginPage writes the login page with its security headers: no
 // framing, no caching, and a CSP that allows only the page's own form
 // target and the inline elements carrying this response's nonce.
-func (h *Handler) renderLoginPage(w http.ResponseWriter, page loginPage, status int) error {
-	page.Action = h.Login
+func (is *issuer) renderLoginPage(w http.ResponseWriter, page loginPage, status int) error {
+	page.Action = is.Login
 	page.Nonce = rand.Text()
 	var buf bytes.Buffer
-	if err := h.loginPage.Execute(&buf, page); err != nil {
+	if err := is.loginPage.Execute(&buf, page); err != nil {
 		return fmt.Errorf("rendering the login page: %w", err)
 	}
 	hdr := w.Header()

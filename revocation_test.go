@@ -145,11 +145,11 @@ func (s *countingStorage) List(ctx context.Context, prefix string, recursive boo
 
 func TestExpiredFamiliesAreDeleted(t *testing.T) {
 	ctx := context.Background()
-	h := &Handler{storage: &certmagic.FileStorage{Path: t.TempDir()}}
-	_ = h.storeFamily(ctx, "old", family{Sub: "a", Current: "x", Until: time.Now().Add(-time.Minute).Unix()})
-	_ = h.storeFamily(ctx, "live", family{Sub: "a", Current: "y", Until: time.Now().Add(time.Hour).Unix()})
-	h.deleteExpiredFamilies(ctx)
-	keys, _ := h.storage.List(ctx, familyDir, false)
+	is := &issuer{issuerDeps: issuerDeps{storage: &certmagic.FileStorage{Path: t.TempDir()}}}
+	_ = is.storeFamily(ctx, "old", family{Sub: "a", Current: "x", Until: time.Now().Add(-time.Minute).Unix()})
+	_ = is.storeFamily(ctx, "live", family{Sub: "a", Current: "y", Until: time.Now().Add(time.Hour).Unix()})
+	is.deleteExpiredFamilies(ctx)
+	keys, _ := is.storage.List(ctx, familyDir, false)
 	if len(keys) != 1 || keys[0] != storageKey(familyDir, "live") {
 		t.Errorf("families left: %v", keys)
 	}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/caddyjwt/caddyjwt/internal/jws"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 )
@@ -28,22 +27,22 @@ var (
 	errRefreshReused  = errors.New("refresh token reused: login revoked")
 )
 
-func (h *Handler) storeFamily(ctx context.Context, sid string, fam family) error {
+func (is *issuer) storeFamily(ctx context.Context, sid string, fam family) error {
 	data, _ := json.Marshal(fam)
-	return h.storage.Store(ctx, storageKey(familyDir, sid), data)
+	return is.storage.Store(ctx, storageKey(familyDir, sid), data)
 }
 
 // spend rotates a login's refresh token under a storage lock, so that one
 // refresh token is spent once across every instance. Presenting a spent
 // token revokes the whole login.
-func (h *Handler) spend(ctx context.Context, sid, jti, next string) (family, error) {
+func (is *issuer) spend(ctx context.Context, sid, jti, next string) (family, error) {
 	lock := "caddyjwt_family_" + storageKey("", sid)
-	if err := h.storage.Lock(ctx, lock); err != nil {
+	if err := is.storage.Lock(ctx, lock); err != nil {
 		return family{}, fmt.Errorf("locking the login: %w", err)
 	}
-	defer func() { _ = h.storage.Unlock(context.WithoutCancel(ctx), lock) }()
+	defer func() { _ = is.storage.Unlock(context.WithoutCancel(ctx), lock) }()
 
-	data, err := h.storage.Load(ctx, storageKey(familyDir, sid))
+	data, err := is.storage.Load(ctx, storageKey(familyDir, sid))
 	if errors.Is(err, fs.ErrNotExist) {
 		return family{}, errRefreshInvalid // logged out, reused before, or expired
 	}
@@ -58,23 +57,23 @@ func (h *Handler) spend(ctx context.Context, sid, jti, next string) (family, err
 		return fam, errRefreshReused
 	}
 	fam.Current = next
-	fam.Until = now().Add(h.refreshTTL).Unix()
-	return fam, h.storeFamily(ctx, sid, fam)
+	fam.Until = now().Add(is.refreshTTL).Unix()
+	return fam, is.storeFamily(ctx, sid, fam)
 }
 
 // endLogin revokes every token of a login (its sid) until the login could
 // last, and forgets its refresh family.
-func (h *Handler) endLogin(ctx context.Context, sid string, until time.Time) error {
-	if data, err := h.storage.Load(ctx, storageKey(familyDir, sid)); err == nil {
+func (is *issuer) endLogin(ctx context.Context, sid string, until time.Time) error {
+	if data, err := is.storage.Load(ctx, storageKey(familyDir, sid)); err == nil {
 		var fam family
 		if json.Unmarshal(data, &fam) == nil && time.Unix(fam.Until, 0).After(until) {
 			until = time.Unix(fam.Until, 0)
 		}
 	}
-	if err := h.revocations.revoke(ctx, sid, until); err != nil {
+	if err := is.revocations.revoke(ctx, sid, until); err != nil {
 		return err
 	}
-	if err := h.storage.Delete(ctx, storageKey(familyDir, sid)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := is.storage.Delete(ctx, storageKey(familyDir, sid)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil
@@ -85,97 +84,97 @@ const familySweepInterval = 10 * time.Minute
 
 // deleteExpiredFamilies deletes the refresh families whose logins have
 // run out.
-func (h *Handler) deleteExpiredFamilies(ctx context.Context) {
-	keys, err := h.storage.List(ctx, familyDir, false)
+func (is *issuer) deleteExpiredFamilies(ctx context.Context) {
+	keys, err := is.storage.List(ctx, familyDir, false)
 	if err != nil {
 		return // none yet, or storage away: next time
 	}
 	for _, key := range keys {
-		data, err := h.storage.Load(ctx, key)
+		data, err := is.storage.Load(ctx, key)
 		var fam family
 		if err == nil && json.Unmarshal(data, &fam) == nil && fam.Until < now().Unix() {
-			_ = h.storage.Delete(ctx, key)
+			_ = is.storage.Delete(ctx, key)
 		}
 	}
 }
 
 // serveRefresh trades a refresh token (JSON {"refresh_token"}, form or
 // the refresh cookie) for new tokens.
-func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) error {
+func (is *issuer) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
 		return methodNotAllowed(w, "POST")
 	}
-	if err := h.csrf.Check(r); err != nil {
+	if err := is.csrf.Check(r); err != nil {
 		return caddyhttp.Error(http.StatusForbidden, err)
 	}
-	raw, err := h.readRefreshToken(w, r)
+	raw, err := is.readRefreshToken(w, r)
 	var he caddyhttp.HandlerError
 	if errors.As(err, &he) {
 		return err
 	}
 	if err != nil {
-		return h.refuseRefresh(w, r, err)
+		return is.refuseRefresh(w, r, err)
 	}
-	t, err := h.verifyRefresh(raw)
+	t, err := is.verifyRefresh(raw)
 	if err != nil {
-		return h.refuseRefresh(w, r, err)
+		return is.refuseRefresh(w, r, err)
 	}
-	sid, jti, sub := t.Sid, t.Jti, t.Sub
-	acct, known := h.users.current.Load().accounts[sub]
+	sid, jti, sub := t.sid, t.jti, t.sub
+	acct, known := is.users.current.Load().accounts[sub]
 	if !known || acct.disabled {
-		_ = h.endLogin(r.Context(), sid, now().Add(h.refreshTTL))
-		return h.refuseRefresh(w, r, errRefreshInvalid)
+		_ = is.endLogin(r.Context(), sid, now().Add(is.refreshTTL))
+		return is.refuseRefresh(w, r, errRefreshInvalid)
 	}
 
-	tok, nextJTI, err := h.mint(r, sub, sid, acct.claims)
+	tok, nextJTI, err := is.mint(r, sub, sid, acct.claims)
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
-	if _, err := h.spend(r.Context(), sid, jti, nextJTI); err != nil {
+	if _, err := is.spend(r.Context(), sid, jti, nextJTI); err != nil {
 		if errors.Is(err, errRefreshReused) {
-			h.logger.Warn("refresh token reused; login revoked", zap.String("user", sub), zap.String("client_ip", clientIP(r)))
-			if err := h.endLogin(r.Context(), sid, now().Add(h.refreshTTL)); err != nil {
+			is.logger.Warn("refresh token reused; login revoked", zap.String("user", sub), zap.String("client_ip", clientIP(r)))
+			if err := is.endLogin(r.Context(), sid, now().Add(is.refreshTTL)); err != nil {
 				return caddyhttp.Error(http.StatusServiceUnavailable, err)
 			}
 		}
 		if errors.Is(err, errRefreshReused) || errors.Is(err, errRefreshInvalid) {
-			return h.refuseRefresh(w, r, err)
+			return is.refuseRefresh(w, r, err)
 		}
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
-	h.metrics.refreshed("ok")
-	h.setCookies(w, tok)
+	is.metrics.refreshed("ok")
+	is.setCookies(w, tok)
 	return writeToken(w, tok)
 }
 
 // verifyRefresh checks a refresh token as the guard checks access tokens
 // (typ refresh+jwt due), and that it names a login that is not revoked.
-func (h *Handler) verifyRefresh(raw string) (*jws.Token, error) {
-	t, err := h.check(h.keys.ring.Load(), raw, true)
+func (is *issuer) verifyRefresh(raw string) (verifiedToken, error) {
+	t, err := is.checkRefresh(raw)
 	if err != nil {
-		return nil, err
+		return verifiedToken{}, err
 	}
-	if t.Sid == "" || t.Jti == "" {
-		return nil, errRefreshInvalid
+	if t.sid == "" || t.jti == "" {
+		return verifiedToken{}, errRefreshInvalid
 	}
-	if h.revocations.revoked(t.Sid) {
-		return nil, errRevoked
+	if is.revocations.revoked(t.sid) {
+		return verifiedToken{}, errRevoked
 	}
 	return t, nil
 }
 
 // refuseRefresh answers a refresh that failed with 401, clearing the
 // refresh cookie so that the browser stops presenting it.
-func (h *Handler) refuseRefresh(w http.ResponseWriter, r *http.Request, err error) error {
+func (is *issuer) refuseRefresh(w http.ResponseWriter, r *http.Request, err error) error {
 	if errors.Is(err, errRefreshReused) {
-		h.metrics.refreshed("reused")
+		is.metrics.refreshed("reused")
 	} else {
-		h.metrics.refreshed("invalid")
+		is.metrics.refreshed("invalid")
 	}
-	if c := h.logger.Check(zap.DebugLevel, "refresh refused"); c != nil {
+	if c := is.logger.Check(zap.DebugLevel, "refresh refused"); c != nil {
 		c.Write(zap.String("reason", err.Error()), zap.String("client_ip", clientIP(r)))
 	}
-	http.SetCookie(w, h.refreshCookie("", -1))
+	http.SetCookie(w, is.refreshCookie("", -1))
 	w.Header().Set("Cache-Control", "no-store")
 	return writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_grant"})
 }
@@ -183,7 +182,7 @@ func (h *Handler) refuseRefresh(w http.ResponseWriter, r *http.Request, err erro
 // readRefreshToken takes the refresh token from a JSON or form body, or
 // else from the refresh cookie. A body that cannot be read is a Caddy
 // HTTP error (400, 413, 415); no token is errMissing.
-func (h *Handler) readRefreshToken(w http.ResponseWriter, r *http.Request) (string, error) {
+func (is *issuer) readRefreshToken(w http.ResponseWriter, r *http.Request) (string, error) {
 	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
 	var tok string
@@ -208,7 +207,7 @@ func (h *Handler) readRefreshToken(w http.ResponseWriter, r *http.Request) (stri
 	if tok != "" {
 		return tok, nil
 	}
-	tok, err := fromCookie(r, h.cookie.Name+"_refresh")
+	tok, err := fromCookie(r, is.cookie.Name+"_refresh")
 	if err == nil && tok == "" {
 		err = errMissing
 	}
@@ -217,25 +216,23 @@ func (h *Handler) readRefreshToken(w http.ResponseWriter, r *http.Request) (stri
 
 // serveLogout revokes the presented access token and its login, and
 // clears the cookies: 204, or 303 to the login page for a form post.
-func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
+func (is *issuer) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
 		return methodNotAllowed(w, "POST")
 	}
-	if err := h.csrf.Check(r); err != nil {
+	if err := is.csrf.Check(r); err != nil {
 		return caddyhttp.Error(http.StatusForbidden, err)
 	}
-	if raw, _, err := h.extract(r); err == nil && raw != "" {
-		if id, err := h.verify(raw); err == nil {
-			if err := h.revokeIdentity(r.Context(), id); err != nil {
-				return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("revoking: %w", err))
-			}
-			h.logger.Info("logout", zap.String("user", id.sub), zap.String("client_ip", clientIP(r)))
+	if id, ok := is.presented(r); ok {
+		if err := is.revokeIdentity(r.Context(), id); err != nil {
+			return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("revoking: %w", err))
 		}
+		is.logger.Info("logout", zap.String("user", id.sub), zap.String("client_ip", clientIP(r)))
 	}
-	h.clearCookies(w)
+	is.clearCookies(w)
 	w.Header().Set("Cache-Control", "no-store")
 	if mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mediaType == "application/x-www-form-urlencoded" {
-		target := h.Login
+		target := is.Login
 		if target == "" {
 			target = "/"
 		}
@@ -247,18 +244,18 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 }
 
 // revokeIdentity revokes an access token until its exp, and its login.
-func (h *Handler) revokeIdentity(ctx context.Context, id *identity) error {
-	until := now().Add(h.accessTTL)
+func (is *issuer) revokeIdentity(ctx context.Context, id verifiedToken) error {
+	until := now().Add(is.accessTTL)
 	if id.exp != nil {
 		until = *id.exp
 	}
 	if id.jti != "" {
-		if err := h.revocations.revoke(ctx, id.jti, until); err != nil {
+		if err := is.revocations.revoke(ctx, id.jti, until); err != nil {
 			return err
 		}
 	}
 	if id.sid != "" {
-		return h.endLogin(ctx, id.sid, until)
+		return is.endLogin(ctx, id.sid, until)
 	}
 	return nil
 }

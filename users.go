@@ -189,6 +189,7 @@ type userStore struct {
 	file    string
 	current atomic.Pointer[userSet]
 	stamp   fileStamp
+	statErr string // why the file could not be read at the last poll; "" when it could
 	logger  *zap.Logger
 }
 
@@ -199,10 +200,7 @@ type fileStamp struct {
 
 func newUserStore(users []User, file string, logger *zap.Logger) (*userStore, error) {
 	st := &userStore{config: make(map[string]*account), file: file, logger: logger}
-	for _, u := range users {
-		if u.Name == "" {
-			return nil, errors.New("user: a name is needed")
-		}
+	for _, u := range users { // names checked by IssuerConfig.Validate
 		a, err := newAccount(u)
 		if err != nil {
 			return nil, fmt.Errorf("user: %w", err)
@@ -238,13 +236,18 @@ func readUsersFile(file string) (map[string]*account, fileStamp, error) {
 }
 
 // reload reads the users file again when its modification time or size
-// changed.
+// changed. A file that cannot be read (missing, say) is logged once, not
+// at every poll, until it can be read again or fails another way.
 func (st *userStore) reload() {
 	info, err := os.Stat(st.file)
 	if err != nil {
-		st.logger.Error("users file unreadable; keeping the last good users", zap.String("file", st.file), zap.Error(err))
+		if msg := err.Error(); msg != st.statErr {
+			st.statErr = msg
+			st.logger.Error("users file unreadable; keeping the last good users", zap.String("file", st.file), zap.Error(err))
+		}
 		return
 	}
+	st.statErr = ""
 	if (fileStamp{info.ModTime(), info.Size()}) == st.stamp {
 		return
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -164,9 +166,28 @@ func TestUsersFileReload(t *testing.T) {
 	if err := os.Remove(file); err != nil {
 		t.Fatal(err)
 	}
+	core, logs := observer.New(zapcore.InfoLevel)
+	st.logger = zap.New(core)
 	st.reload()
 	if _, ok := st.current.Load().check("alice", "two"); !ok {
 		t.Error("a removed file lost the last good users")
+	}
+	st.reload()
+	st.reload()
+	if n := logs.FilterMessage("users file unreadable; keeping the last good users").Len(); n != 1 {
+		t.Errorf("a missing file was logged %d times over three polls, want once", n)
+	}
+	write("carol:"+bcryptHash(t, "c", bcrypt.MinCost)+"\n", start.Add(3*time.Minute))
+	st.reload()
+	if _, ok := st.current.Load().check("carol", "c"); !ok {
+		t.Error("a file that came back is not picked up")
+	}
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	st.reload()
+	if n := logs.FilterMessage("users file unreadable; keeping the last good users").Len(); n != 2 {
+		t.Errorf("a file missing again was logged %d times in all, want twice", n)
 	}
 
 	if _, err := newUserStore(nil, filepath.Join(t.TempDir(), "missing"), zap.NewNop()); err == nil ||
