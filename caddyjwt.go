@@ -207,6 +207,10 @@ func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error 
 	h.background, h.stop = context.WithCancel(ctx)
 
 	h.issuers = slices.Clone(h.Issuers)
+	if len(h.JWKS) > 0 && len(h.Issuers) == 0 && len(h.Audiences) == 0 {
+		h.logger.Warn("jwks without issuer or audience: a token its keys signed for any other service is accepted here too",
+			zap.Strings("jwks", h.JWKS))
+	}
 	if err := h.provisionKeys(ctx, storage); err != nil {
 		return err
 	}

@@ -33,6 +33,9 @@ func (h Handler) Validate() error {
 	if h.Leeway != nil && *h.Leeway < 0 {
 		return fmt.Errorf("leeway: invalid duration %q: must not be negative", time.Duration(*h.Leeway).String())
 	}
+	if h.Leeway != nil && time.Duration(*h.Leeway) > maxLeeway {
+		return fmt.Errorf("leeway: %s is more than the %s allowed", time.Duration(*h.Leeway), maxLeeway)
+	}
 	if h.MaxLifetime < 0 {
 		return fmt.Errorf("max_lifetime: invalid duration %q: must not be negative", time.Duration(h.MaxLifetime).String())
 	}

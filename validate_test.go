@@ -22,6 +22,7 @@ func TestConfigMistakes(t *testing.T) {
 		caddyfile, json, want string
 	}{
 		{"leeway -1s", `{"leeway":"-1s"}`, `leeway: invalid duration "-1s"`},
+		{"leeway 5m1s", `{"leeway":"5m1s"}`, "leeway: 5m1s is more than the 5m0s allowed"},
 		{"max_lifetime -1s", `{"max_lifetime":"-1s"}`, `max_lifetime: invalid duration "-1s"`},
 		{"access_ttl -1s", `{"access_ttl":"-1s"}`, "access_ttl: must be positive"},
 		{"refresh_ttl -1s", `{"refresh_ttl":"-1s"}`, `refresh_ttl: invalid duration "-1s"`},
@@ -83,6 +84,7 @@ func TestConfigMistakes(t *testing.T) {
 func TestConfigAccepted(t *testing.T) {
 	for _, block := range []string{
 		"leeway 0s\n max_lifetime 0s",
+		"leeway 5m",
 		"refresh_ttl 0s",
 		"key auto EdDSA {\n rotate 24h\n }",
 		"redirect https://login.example/",
