@@ -234,6 +234,7 @@ func (a *autoKeys) parse(data []byte, signs bool) (*key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key in storage: %w", err)
 	}
+	refreshSecret := refreshSecretOf(material) // retired keys still verify refresh tokens
 	if signer, ok := material.(crypto.Signer); ok && !signs {
 		material = signer.Public()
 	}
@@ -243,6 +244,7 @@ func (a *autoKeys) parse(data []byte, signs bool) (*key, error) {
 	}
 	k.anyKid = false // its id is its thumbprint, published in the JWKS
 	k.issuers = a.issuers
+	k.refreshSecret = refreshSecret
 	return k, nil
 }
 

@@ -1,7 +1,10 @@
 package caddyjwt
 
 import (
+	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -17,8 +20,66 @@ func init() {
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	var handler Handler
-	err := handler.UnmarshalCaddyfile(h.Dispenser)
-	return &handler, err
+	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	// The issuer is fixed here, at load, never taken from a request's
+	// Host: without an issuer subdirective, a handler that issues tokens
+	// or publishes keys names its site.
+	if len(handler.Issuers) == 0 && (handler.Login != "" || handler.JWKSEndpoint != "") {
+		if iss := siteIssuer(h); iss != "" {
+			handler.Issuers = []string{iss}
+		}
+	}
+	return &handler, nil
+}
+
+// siteIssuer is the origin of the site block the directive stands in,
+// from its first address that names a host (not :8080, not a wildcard):
+// the scheme written, else http for the HTTP port or with auto_https off,
+// else https; the port when it is not the scheme's default. "" when no
+// address names a host. The Caddyfile adapter does not hand the block's
+// addresses to directives, so they are read from the helper's parent
+// block; if that ever fails, the issuer subdirective is required.
+func siteIssuer(h httpcaddyfile.Helper) string {
+	keys := reflect.ValueOf(h).FieldByName("parentBlock").FieldByName("Keys")
+	if !keys.IsValid() || keys.Kind() != reflect.Slice {
+		return ""
+	}
+	httpPort := "80"
+	if p, ok := h.Option("http_port").(int); ok {
+		httpPort = strconv.Itoa(p)
+	}
+	autoHTTPSOff := false
+	if modes, ok := h.Option("auto_https").([]string); ok {
+		autoHTTPSOff = slices.Contains(modes, "off")
+	}
+	for i := range keys.Len() {
+		text := keys.Index(i).FieldByName("Text")
+		if !text.IsValid() || text.Kind() != reflect.String {
+			return ""
+		}
+		addr, err := httpcaddyfile.ParseAddress(text.String())
+		if err != nil || addr.Host == "" || strings.ContainsAny(addr.Host, "*{}") {
+			continue
+		}
+		scheme := addr.Scheme
+		if scheme == "" {
+			scheme = "https"
+			if addr.Port == httpPort || autoHTTPSOff {
+				scheme = "http"
+			}
+		}
+		host := addr.Host
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]" // an IPv6 address
+		}
+		if addr.Port != "" && !(scheme == "https" && addr.Port == "443" || scheme == "http" && addr.Port == "80") {
+			host += ":" + addr.Port
+		}
+		return scheme + "://" + host
+	}
+	return ""
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:

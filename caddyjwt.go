@@ -125,22 +125,25 @@ type Handler struct {
 	// IssuerConfig holds the login, refresh, logout and JWKS endpoints.
 	IssuerConfig
 
-	leeway      time.Duration
-	verifier    *jws.Verifier
-	keys        *keyHolder
-	cache       *tokenCache
-	issuers     []string // accepted iss: issuer and oidc
-	tokenFrom   []TokenSource
-	except      caddyhttp.MatchPath
-	redirectURL string
-	storage     certmagic.Storage
-	logger      *zap.Logger
-	metrics     *metrics
-	background  context.Context // the handler's life, for background work
-	stop        context.CancelFunc
-	csrf        *http.CrossOriginProtection // cookie-borne tokens; shared with the issuer
-	revocations *revocationList             // shared with the issuer
-	issuer      *issuer                     // the handler's own endpoints
+	leeway   time.Duration
+	verifier *jws.Verifier
+	// refreshVerifier checks refresh tokens: this handler's issuer, and
+	// the refresh endpoint as their audience.
+	refreshVerifier *jws.Verifier
+	keys            *keyHolder
+	cache           *tokenCache
+	issuers         []string // accepted iss: issuer and oidc
+	tokenFrom       []TokenSource
+	except          caddyhttp.MatchPath
+	redirectURL     string
+	storage         certmagic.Storage
+	logger          *zap.Logger
+	metrics         *metrics
+	background      context.Context // the handler's life, for background work
+	stop            context.CancelFunc
+	csrf            *http.CrossOriginProtection // cookie-borne tokens; shared with the issuer
+	revocations     *revocationList             // shared with the issuer
+	issuer          *issuer                     // the handler's own endpoints
 }
 
 // KeyConfig is one key file.
@@ -215,6 +218,10 @@ func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error 
 		return err
 	}
 	h.verifier = h.newVerifier()
+	h.refreshVerifier = &jws.Verifier{
+		Leeway: h.leeway, Issuers: h.Issuers, Audiences: []string{refreshAudience(h.Issuers, h.Refresh)},
+		Now: h.verifier.Now,
+	}
 	h.cache = newTokenCache()
 	h.redirectURL = redirectPrefix(h.Redirect)
 

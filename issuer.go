@@ -9,7 +9,9 @@ import (
 	"html/template"
 	"maps"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyjwt/caddyjwt/internal/jws"
@@ -171,7 +173,7 @@ func (is *issuer) mint(r *http.Request, sub, sid string, extra map[string]any) (
 		for _, name := range registeredClaims {
 			delete(c, name)
 		}
-		c["iss"], c["sub"], c["sid"], c["jti"] = is.issuerName(r), sub, sid, rand.Text()
+		c["iss"], c["sub"], c["sid"], c["jti"] = is.name, sub, sid, rand.Text()
 		c["iat"], c["nbf"], c["exp"] = t.Unix(), t.Unix(), t.Add(ttl).Unix()
 		if is.audience != "" {
 			c["aud"] = is.audience
@@ -187,6 +189,7 @@ func (is *issuer) mint(r *http.Request, sub, sid string, extra map[string]any) (
 		return out, "", nil
 	}
 	rc := claims(is.refreshTTL)
+	rc["aud"] = refreshAudience([]string{is.name}, is.Refresh)
 	if out.RefreshToken, err = is.sign(rc, jws.RefreshType); err != nil {
 		return issuedToken{}, "", err
 	}
@@ -200,32 +203,33 @@ func (is *issuer) sign(claims jwt.MapClaims, typ string) (string, error) {
 	if signer == nil {
 		return "", errors.New("signing a token: no key can sign")
 	}
-	tok := jwt.NewWithClaims(jwt.GetSigningMethod(signer.algs[0]), claims)
-	tok.Header["typ"] = typ
-	if signer.kid != "" {
-		tok.Header["kid"] = signer.kid
+	method, kid, key := jwt.GetSigningMethod(signer.algs[0]), signer.kid, signer.signer
+	if typ == jws.RefreshType { // signed with a key the JWKS never publishes
+		method, kid, key = jwt.SigningMethodHS256, refreshKid(signer), signer.refreshSecret
 	}
-	s, err := tok.SignedString(signer.signer)
+	tok := jwt.NewWithClaims(method, claims)
+	tok.Header["typ"] = typ
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(key)
 	if err != nil {
 		return "", fmt.Errorf("signing a token: %w", err)
 	}
 	return s, nil
 }
 
-// issuerName is the iss of issued tokens: the first configured issuer, or
-// else this site's origin.
-func (is *issuer) issuerName(r *http.Request) string {
-	if is.name != "" {
-		return is.name
+// refreshAudience is the aud of refresh tokens: the refresh endpoint's
+// URL on the issuer's origin, which no other reader expects.
+func refreshAudience(issuers []string, refreshPath string) string {
+	if len(issuers) == 0 {
+		return refreshPath
 	}
-	return origin(r)
-}
-
-func origin(r *http.Request) string {
-	if r.TLS != nil {
-		return "https://" + r.Host
+	u, err := url.Parse(issuers[0])
+	if err != nil || u.Host == "" {
+		return strings.TrimSuffix(issuers[0], "/") + refreshPath
 	}
-	return "http://" + r.Host
+	return u.Scheme + "://" + u.Host + refreshPath
 }
 
 // setCookies sets the access cookie and, with refresh on, the refresh

@@ -3,6 +3,7 @@ package caddyjwt
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -29,19 +30,22 @@ func (is *issuer) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Access-Control-Allow-Origin", "*") // public keys: any origin may read them
 	_, err := w.Write(is.jwks())
 	return err
 }
 
 // serveDiscovery answers /.well-known/openid-configuration, so that
-// another Caddy can verify these tokens with `oidc <issuer>`.
+// another Caddy can verify these tokens with `oidc <issuer>`: the issuer
+// fixed at load, and the JWKS on its origin — never the request's Host.
 func (is *issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return methodNotAllowed(w, "GET, HEAD")
 	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
 	return writeJSON(w, http.StatusOK, map[string]string{
-		"issuer":   is.issuerName(r),
-		"jwks_uri": origin(r) + is.JWKSEndpoint,
+		"issuer":   is.name,
+		"jwks_uri": strings.TrimSuffix(refreshAudience([]string{is.name}, ""), "/") + is.JWKSEndpoint,
 	})
 }

@@ -12,10 +12,13 @@ import (
 // path reads it without locks, and the verified-token cache can tell a
 // token checked with older keys by its ring.
 type keyRing struct {
-	keys   []*key
-	set    *jws.KeySet // what verifies tokens
-	signer *key        // the key that signs issued tokens, if any
-	jwks   []byte      // the public keys as published at jwks_endpoint
+	keys []*key
+	set  *jws.KeySet // what verifies access tokens
+	// refreshSet verifies refresh tokens: the refresh secrets of the
+	// local keys, under the kid refreshKid gives them.
+	refreshSet *jws.KeySet
+	signer     *key   // the key that signs issued tokens, if any
+	jwks       []byte // the public keys as published at jwks_endpoint
 }
 
 // newKeyRing builds a ring. remote says that remote key sets may bring
@@ -32,11 +35,23 @@ func newKeyRing(keys []*key, remote bool) (*keyRing, error) {
 		}
 		verifying = append(verifying, &jws.Key{ID: k.kid, AnyID: k.anyKid, Algs: k.algs, Public: k.public, Issuers: k.issuers})
 	}
-	ring := &keyRing{keys: keys, set: jws.NewKeySet(verifying, remote), signer: signingKey(keys)}
+	var refresh []*jws.Key
+	for _, k := range keys {
+		if k.refreshSecret != nil {
+			refresh = append(refresh, &jws.Key{ID: refreshKid(k), Algs: []string{"HS256"}, Public: k.refreshSecret, Issuers: k.issuers})
+		}
+	}
+	ring := &keyRing{
+		keys: keys, set: jws.NewKeySet(verifying, remote), refreshSet: jws.NewKeySet(refresh, false),
+		signer: signingKey(keys),
+	}
 	var err error
 	ring.jwks, err = publicJWKS(keys)
 	return ring, err
 }
+
+// refreshKid is the kid of the refresh tokens a key issues.
+func refreshKid(k *key) string { return "refresh." + k.kid }
 
 // signingKey is the key that signs issued tokens: the first private key,
 // or else the HMAC secret. Remote keys never sign.

@@ -41,6 +41,10 @@ type key struct {
 	remote bool     // fetched from a jwks or oidc source: never published
 	// issuers, when set, are the only iss values the key speaks for
 	issuers []string
+	// refreshSecret, for a local key with its private part, is the HMAC
+	// key of the refresh tokens it issues (refreshSecretOf): never
+	// published, so no reader of the JWKS can accept a refresh token.
+	refreshSecret []byte
 }
 
 func (k *key) serves(alg string) bool { return slices.Contains(k.algs, alg) }
@@ -100,6 +104,9 @@ func newKey(material any, kid, alg, origin string) (*key, error) {
 	default:
 		k.public = material
 	}
+	if k.signer != nil {
+		k.refreshSecret = refreshSecretOf(k.signer)
+	}
 	algs, err := algsFor(k.public)
 	if err != nil {
 		return nil, err
@@ -119,6 +126,23 @@ func newKey(material any, kid, alg, origin string) (*key, error) {
 		}
 	}
 	return k, nil
+}
+
+// refreshSecretOf derives the HMAC key that signs refresh tokens from a
+// private key or secret: every instance with the same key derives the
+// same one, and it tells nothing of the key (HMAC-SHA256 over the key's
+// PKCS #8 form, or the secret, with a fixed label).
+func refreshSecretOf(private any) []byte {
+	material, isSecret := private.([]byte)
+	if !isSecret {
+		var err error
+		if material, err = x509.MarshalPKCS8PrivateKey(private); err != nil {
+			return nil
+		}
+	}
+	mac := hmac.New(sha256.New, material)
+	mac.Write([]byte("caddyjwt refresh token key"))
+	return mac.Sum(nil)
 }
 
 // secretKid is the key id of an HMAC secret in the tokens it signs: an

@@ -163,7 +163,7 @@ func (rk *remoteKeys) fetchKeys(ctx context.Context) (time.Duration, error) {
 		// A remote key only verifies, even if the set leaked a private
 		// part; and only for its own kid (its thumbprint when it has
 		// none), so that an unknown kid always makes the source look again.
-		k.remote, k.signer, k.anyKid = true, nil, false
+		k.remote, k.signer, k.anyKid, k.refreshSecret = true, nil, false, nil
 		k.issuers = rk.issuers
 	}
 	if keys = narrowRemote(keys, rk.algorithms); len(keys) == 0 {

@@ -141,7 +141,11 @@ func (h *Handler) verifyWith(ring *keyRing, raw string) (*identity, error) {
 // lifetime and nested duplicate names. refresh says which kind of token
 // is due. The package's sentinel errors become the guard's failures.
 func (h *Handler) check(ring *keyRing, raw string, refresh bool) (*jws.Token, error) {
-	t, err := h.verifier.Verify(raw, ring.set, refresh)
+	v, keys := h.verifier, ring.set
+	if refresh {
+		v, keys = h.refreshVerifier, ring.refreshSet
+	}
+	t, err := v.Verify(raw, keys, refresh)
 	if err != nil {
 		return nil, failureOfJWS(err)
 	}
