@@ -1,23 +1,16 @@
-package caddyjwt
+package integration
 
 import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"io/fs"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // TestCluster runs two real Caddy processes on one file_system storage, as
@@ -27,29 +20,16 @@ import (
 // and key rotation picked up by both.
 func TestCluster(t *testing.T) {
 	bin := buildCaddy(t)
-	hash := bcryptHash(t, clusterPassword, bcrypt.MinCost)
+	hash := bcryptHash(t, nodePassword)
 	t.Run("SharedState", func(t *testing.T) { clusterSharedState(t, bin, hash) })
 	t.Run("KeyRotation", func(t *testing.T) { clusterKeyRotation(t, bin, hash) })
 }
 
-const (
-	clusterPassword = "cluster-test-password"
-	clusterPoll     = 200 * time.Millisecond
-	clusterMaxSync  = 10 * time.Second // the SPEC's bound for a logout to reach the others
-)
-
-// clusterClient opens a new connection for every request, so that a
-// restarted instance is never asked on a connection of the old one.
-var clusterClient = &http.Client{
-	Timeout:   5 * time.Second,
-	Transport: &http.Transport{DisableKeepAlives: true},
-}
-
 func clusterSharedState(t *testing.T, bin, hash string) {
-	storage := clusterStorageDir(t)
+	storage := storageDir(t)
 	cfg := clusterConfig(t, storage, "key auto", hash)
-	a := clusterStart(t, bin, cfg, 9281+PortOffset)
-	b := clusterStart(t, bin, cfg, 9282+PortOffset) // started together: the key is made under the storage lock
+	a := runNode(t, bin, cfg, 9281+portOffset)
+	b := runNode(t, bin, cfg, 9282+portOffset) // started together: the key is made under the storage lock
 	a.wait(t)
 	b.wait(t)
 
@@ -64,7 +44,7 @@ func clusterSharedState(t *testing.T, bin, hash string) {
 		t.Errorf("the key is not in storage: %v", err)
 	}
 	fromA, fromB := a.login(t), b.login(t)
-	for _, tok := range []clusterTokens{fromA, fromB} {
+	for _, tok := range []nodeTokens{fromA, fromB} {
 		if got := clusterKid(t, tok.AccessToken); got != kid {
 			t.Errorf("token signed by kid %s, JWKS has %s", got, kid)
 		}
@@ -83,7 +63,7 @@ func clusterSharedState(t *testing.T, bin, hash string) {
 	}
 	a.expect(t, "after logout, on A at once", loggedOut.AccessToken, 401)
 	delay := b.pollUntil(t, "logged-out token on B", loggedOut.AccessToken, 401, start)
-	t.Logf("logout on A refused on B after %v (design ~3 s, bound %v)", delay.Round(time.Millisecond), clusterMaxSync)
+	t.Logf("logout on A refused on B after %v (design ~3 s, bound %v)", delay.Round(time.Millisecond), nodeMaxSync)
 	if status, body := b.refresh(t, loggedOut.RefreshToken); status != 401 || !strings.Contains(body, "invalid_grant") {
 		t.Errorf("refresh on B with the logged-out login's refresh token: %d %q, want 401 invalid_grant", status, body)
 	}
@@ -96,7 +76,7 @@ func clusterSharedState(t *testing.T, bin, hash string) {
 	if status != 200 {
 		t.Fatalf("refresh on A: %d %q, want 200", status, body)
 	}
-	var second clusterTokens
+	var second nodeTokens
 	if err := json.Unmarshal([]byte(body), &second); err != nil || second.AccessToken == "" || second.RefreshToken == "" {
 		t.Fatalf("refresh on A answered %q: %v", body, err)
 	}
@@ -110,7 +90,7 @@ func clusterSharedState(t *testing.T, bin, hash string) {
 	delay = a.pollUntil(t, "refreshed access token on A after the reuse on B", second.AccessToken, 401, start)
 	t.Logf("refresh-token reuse on B revoked the login on A after %v", delay.Round(time.Millisecond))
 	a.expect(t, "first access token on A after the reuse", first.AccessToken, 401)
-	for _, n := range []*clusterNode{a, b} {
+	for _, n := range []*caddyNode{a, b} {
 		if status, body := n.refresh(t, second.RefreshToken); status != 401 {
 			t.Errorf("refresh on %s with the revoked login's newest refresh token: %d %q, want 401", n.name, status, body)
 		}
@@ -118,7 +98,7 @@ func clusterSharedState(t *testing.T, bin, hash string) {
 
 	// 4. Restart B: the revocations and the key are read back at start.
 	b.stop()
-	b = clusterStart(t, bin, cfg, 9282+PortOffset)
+	b = runNode(t, bin, cfg, 9282+portOffset)
 	b.wait(t)
 	if got := b.jwks(t); !slices.Equal(got, []string{kid}) {
 		t.Errorf("JWKS kids on restarted B: %v, want [%s]", got, kid)
@@ -133,10 +113,10 @@ func clusterSharedState(t *testing.T, bin, hash string) {
 
 func clusterKeyRotation(t *testing.T, bin, hash string) {
 	const rotate = 4 * time.Second
-	storage := clusterStorageDir(t)
+	storage := storageDir(t)
 	cfg := clusterConfig(t, storage, "key auto ES256 {\n\t\t\trotate 4s\n\t\t}\n\t\taccess_ttl 30s\n\t\trefresh_ttl 1m", hash)
-	a := clusterStart(t, bin, cfg, 9283+PortOffset)
-	b := clusterStart(t, bin, cfg, 9284+PortOffset)
+	a := runNode(t, bin, cfg, 9283+portOffset)
+	b := runNode(t, bin, cfg, 9284+portOffset)
 	a.wait(t)
 	b.wait(t)
 
@@ -152,9 +132,9 @@ func clusterKeyRotation(t *testing.T, bin, hash string) {
 	// Poll both: JWKS and a login on each, until both sign with one new kid.
 	var jwksSeen, signSeen [2]time.Time
 	var kA, kB string
-	deadline := due.Add(clusterMaxSync)
+	deadline := due.Add(nodeMaxSync)
 	for {
-		for i, n := range []*clusterNode{a, b} {
+		for i, n := range []*caddyNode{a, b} {
 			if jwksSeen[i].IsZero() && slices.ContainsFunc(n.jwks(t), func(k string) bool { return k != k1 }) {
 				jwksSeen[i] = time.Now()
 			}
@@ -173,7 +153,7 @@ func clusterKeyRotation(t *testing.T, bin, hash string) {
 			t.Fatalf("%v after the rotation was due, A signs with %s and B with %s (K1 %s)",
 				time.Since(due).Round(time.Millisecond), kA, kB, k1)
 		}
-		time.Sleep(clusterPoll)
+		time.Sleep(nodePoll)
 	}
 	k2 := kA
 	both := time.Now()
@@ -187,11 +167,11 @@ func clusterKeyRotation(t *testing.T, bin, hash string) {
 		jwksSeen[0].Sub(due).Round(time.Millisecond), jwksSeen[1].Sub(due).Round(time.Millisecond),
 		signSeen[0].Sub(due).Round(time.Millisecond), signSeen[1].Sub(due).Round(time.Millisecond),
 		k2, both.Sub(due).Round(time.Millisecond))
-	if both.Sub(due) > clusterMaxSync/2 {
+	if both.Sub(due) > nodeMaxSync/2 {
 		t.Errorf("both instances signed with a new kid only %v after the rotation was due (checks every %v)", both.Sub(due), time.Second)
 	}
 
-	for _, n := range []*clusterNode{a, b} {
+	for _, n := range []*caddyNode{a, b} {
 		kids := n.jwks(t)
 		if !slices.Contains(kids, k1) || !slices.Contains(kids, k2) {
 			t.Errorf("%s's JWKS %v, want K1 %s and K2 %s", n.name, kids, k1, k2)
@@ -237,209 +217,6 @@ http://localhost:{$CLUSTER_PORT} {
 	return path
 }
 
-// clusterNode is one Caddy process of the cluster, in its own process
-// group.
-type clusterNode struct {
-	name string
-	base string
-	cmd  *exec.Cmd
-	logs *syncBuffer
-	once sync.Once
-}
-
-func clusterStart(t *testing.T, bin, cfg string, port int) *clusterNode {
-	t.Helper()
-	return startNode(t, bin, cfg, port, nil, "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
-}
-
-// startNode runs "caddy run" on cfg in a process group of its own, as
-// cred's user unless cred is nil, with env added to the test's environment
-// and CLUSTER_PORT set to port. It is stopped when the test ends, and its
-// output shown if the test failed.
-func startNode(t *testing.T, bin, cfg string, port int, cred *syscall.Credential, env ...string) *clusterNode {
-	t.Helper()
-	n := &clusterNode{
-		name: fmt.Sprintf("localhost:%d", port),
-		base: fmt.Sprintf("http://localhost:%d", port),
-		logs: new(syncBuffer),
-	}
-	n.cmd = exec.Command(bin, "run", "--config", cfg, "--adapter", "caddyfile")
-	n.cmd.Env = append(append(os.Environ(), env...), fmt.Sprintf("CLUSTER_PORT=%d", port))
-	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
-	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		n.stop()
-		if t.Failed() {
-			t.Logf("caddy %s output:\n%s", n.name, n.logs.String())
-		}
-	})
-	return n
-}
-
-// wait waits until the instance answers.
-func (n *clusterNode) wait(t *testing.T) {
-	t.Helper()
-	waitFor(t, n.base+"/jwks")
-}
-
-// stop ends the process group and waits for the process.
-func (n *clusterNode) stop() {
-	n.once.Do(func() {
-		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = n.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
-}
-
-func (n *clusterNode) do(t *testing.T, method, path, bearer, jsonBody string) (int, string) {
-	t.Helper()
-	r := sendRequest(clusterClient, method, n.base+path, bearer, jsonBody)
-	if r.err != nil {
-		t.Fatalf("%s %s%s: %v", method, n.name, path, r.err)
-	}
-	return r.status, r.body
-}
-
-// reply is one answer, read to the end; err is a transport error.
-type reply struct {
-	status int
-	header http.Header
-	body   string
-	err    error
-	took   time.Duration
-}
-
-func (r reply) String() string {
-	if r.err != nil {
-		return "transport error: " + r.err.Error()
-	}
-	return fmt.Sprintf("%d %q (WWW-Authenticate %q)", r.status, r.body, r.header.Get("WWW-Authenticate"))
-}
-
-// sendRequest sends one request; a body makes it JSON.
-func sendRequest(client *http.Client, method, url, bearer, jsonBody string) reply {
-	start := time.Now()
-	req, err := http.NewRequest(method, url, strings.NewReader(jsonBody))
-	if err != nil {
-		return reply{err: err}
-	}
-	if jsonBody != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return reply{err: err, took: time.Since(start)}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return reply{status: resp.StatusCode, header: resp.Header, body: string(body), err: err, took: time.Since(start)}
-}
-
-func (n *clusterNode) post(t *testing.T, path, bearer, jsonBody string) (int, string) {
-	t.Helper()
-	return n.do(t, http.MethodPost, path, bearer, jsonBody)
-}
-
-// clusterTokens is a login or refresh answer.
-type clusterTokens struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
-}
-
-func (n *clusterNode) login(t *testing.T) clusterTokens {
-	t.Helper()
-	status, body := n.post(t, "/login", "", `{"username":"alice","password":"`+clusterPassword+`"}`)
-	var tok clusterTokens
-	if err := json.Unmarshal([]byte(body), &tok); err != nil || status != 200 || tok.AccessToken == "" || tok.RefreshToken == "" {
-		t.Fatalf("POST %s/login: %d %q (%v)", n.name, status, body, err)
-	}
-	return tok
-}
-
-func (n *clusterNode) refresh(t *testing.T, refreshToken string) (int, string) {
-	t.Helper()
-	return n.post(t, "/refresh", "", `{"refresh_token":"`+refreshToken+`"}`)
-}
-
-// jwks lists the kids of the instance's JWKS, in order.
-func (n *clusterNode) jwks(t *testing.T) []string {
-	t.Helper()
-	status, body := n.do(t, http.MethodGet, "/jwks", "", "")
-	var doc struct {
-		Keys []struct {
-			Kid string `json:"kid"`
-		} `json:"keys"`
-	}
-	if err := json.Unmarshal([]byte(body), &doc); err != nil || status != 200 {
-		t.Fatalf("GET %s/jwks: %d %q (%v)", n.name, status, body, err)
-	}
-	var kids []string
-	for _, k := range doc.Keys {
-		kids = append(kids, k.Kid)
-	}
-	return kids
-}
-
-// expect checks what the protected site answers to a token.
-func (n *clusterNode) expect(t *testing.T, what, token string, want int) {
-	t.Helper()
-	status, body := n.do(t, http.MethodGet, "/", token, "")
-	if status != want || (want == 200 && body != "ok alice") {
-		t.Errorf("%s: GET %s/ answered %d %q, want %d", what, n.name, status, body, want)
-	}
-}
-
-// expectNow is expect for what must hold from the first request; when it
-// does not, it tells whether it came later.
-func (n *clusterNode) expectNow(t *testing.T, what, token string, want int) {
-	t.Helper()
-	status, body := n.do(t, http.MethodGet, "/", token, "")
-	if status == want {
-		return
-	}
-	t.Errorf("%s: GET %s/ answered %d %q at once, want %d", what, n.name, status, body, want)
-	start := time.Now()
-	for time.Since(start) < clusterMaxSync {
-		time.Sleep(clusterPoll)
-		if status, _ := n.do(t, http.MethodGet, "/", token, ""); status == want {
-			t.Logf("%s: %d only after %v", what, want, time.Since(start).Round(time.Millisecond))
-			return
-		}
-	}
-	t.Logf("%s: still not %d after %v", what, want, clusterMaxSync)
-}
-
-// pollUntil asks every 200 ms until the site answers want to the token,
-// and returns how long after start that was; past 10 s the test fails.
-func (n *clusterNode) pollUntil(t *testing.T, what, token string, want int, start time.Time) time.Duration {
-	t.Helper()
-	var status int
-	var body string
-	for {
-		status, body = n.do(t, http.MethodGet, "/", token, "")
-		if status == want {
-			return time.Since(start)
-		}
-		if time.Since(start) > clusterMaxSync {
-			t.Fatalf("%s: GET %s/ still answers %d %q after %v, want %d",
-				what, n.name, status, body, time.Since(start).Round(time.Millisecond), want)
-		}
-		time.Sleep(clusterPoll)
-	}
-}
-
 // clusterKid reads the kid from a token's header.
 func clusterKid(t *testing.T, token string) string {
 	t.Helper()
@@ -476,39 +253,4 @@ func clusterKeyCreated(t *testing.T, storage string) time.Time {
 	}
 	t.Fatalf("the stored key has no Created header:\n%s", strings.SplitN(string(data), "\n", 3)[:2])
 	return time.Time{}
-}
-
-// clusterStorageDir makes the cluster's storage directory, and shows what
-// is in it when the test fails, after the instances have stopped.
-func clusterStorageDir(t *testing.T) string {
-	dir := t.TempDir()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("storage %s:\n%s", dir, clusterStorage(dir))
-		}
-	})
-	return dir
-}
-
-// clusterStorage lists what caddyjwt keeps under the storage directory,
-// with the content of revocations and families (never private keys).
-func clusterStorage(storage string) string {
-	var out strings.Builder
-	root := filepath.Join(storage, "caddyjwt")
-	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return nil
-		}
-		rel, _ := filepath.Rel(storage, p)
-		info, _ := d.Info()
-		fmt.Fprintf(&out, "  %s (%s)", rel, info.ModTime().Format("15:04:05.000"))
-		if !strings.Contains(rel, "keys") {
-			if data, err := os.ReadFile(p); err == nil {
-				fmt.Fprintf(&out, " %s", data)
-			}
-		}
-		out.WriteString("\n")
-		return nil
-	})
-	return out.String()
 }

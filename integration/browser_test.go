@@ -1,4 +1,4 @@
-package caddyjwt
+package integration
 
 import (
 	"context"
@@ -6,10 +6,8 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,7 +17,7 @@ import (
 )
 
 // browserBase is where the example serves its site with the login page.
-const browserBase = "http://localhost:8080"
+var browserBase = exampleURL(8080, "")
 
 // browserScreenshot is where TestBrowserLoginLoop leaves a picture of the
 // login page showing a failed attempt, for a person to look at.
@@ -32,7 +30,7 @@ const browserScreenshot = "/tmp/browser-login.png"
 func TestBrowserLoginLoop(t *testing.T) {
 	chromium := needTool(t, "chromium")
 	bin := buildCaddy(t)
-	browserStartExample(t, bin)
+	runExample(t, bin)
 
 	// The login page's own headers, once, without a browser.
 	resp, err := http.Get(browserBase + "/login?return=%2Fmembers.html")
@@ -205,36 +203,6 @@ func TestBrowserLoginLoop(t *testing.T) {
 			t.Errorf("the browser reports a CSP violation: %s", e)
 		}
 	}
-}
-
-// browserStartExample runs the README's command, `caddy run --config
-// example/Caddyfile`, from the repository root and stops it when the test
-// ends.
-func browserStartExample(t *testing.T, bin string) {
-	t.Helper()
-	cmd := exec.Command(bin, "run", "--config", "example/Caddyfile")
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	logs := new(syncBuffer)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("caddy output:\n%s", logs)
-		}
-	})
-	waitFor(t, browserBase+"/")
 }
 
 // browserStart starts headless Chromium for the test, bounded to a minute,

@@ -1,4 +1,4 @@
-package caddyjwt_test
+package integration
 
 // Helpers for remote_integration_test.go: a fake identity provider (an
 // httptest server on loopback serving an OpenID discovery document and a
@@ -149,14 +149,23 @@ type remoteIdP struct {
 	jwksHits  atomic.Int64
 	discHits  atomic.Int64
 	otherHits atomic.Int64
+	done      chan struct{} // closed when the test ends
 }
 
 func newRemoteIdP(t *testing.T, keys ...remoteKey) *remoteIdP {
 	t.Helper()
-	idp := &remoteIdP{}
+	idp := &remoteIdP{done: make(chan struct{})}
 	idp.b.keys = keys
-	idp.srv = httptest.NewServer(http.HandlerFunc(idp.serve))
-	t.Cleanup(idp.srv.Close)
+	idp.srv = httptest.NewUnstartedServer(http.HandlerFunc(idp.serve))
+	// No keep-alives: Caddy's fetches leave no idle connection behind
+	// (the fault tests count Caddy's goroutines), and closing the IdP
+	// refuses the next fetch at once.
+	idp.srv.Config.SetKeepAlivesEnabled(false)
+	idp.srv.Start()
+	t.Cleanup(func() {
+		close(idp.done) // lets a delayed (hanging) answer go
+		idp.srv.Close()
+	})
 	return idp
 }
 
@@ -210,6 +219,8 @@ func (idp *remoteIdP) serveJWKS(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(b.delay):
 		case <-r.Context().Done():
+			return
+		case <-idp.done:
 			return
 		}
 	}
@@ -295,9 +306,9 @@ func remoteSeries(name, result string) string {
 	return "caddy_jwt_auth_" + name + `{result="` + result + `"}`
 }
 
-// remoteScrape reads the caddy_jwt_auth_* series from url (the site's
+// scrapeMetrics reads the caddy_jwt_auth_* series from url (the site's
 // metrics handler, or the admin endpoint's).
-func remoteScrape(t *testing.T, url string) map[string]float64 {
+func scrapeMetrics(t *testing.T, url string) map[string]float64 {
 	t.Helper()
 	resp, err := httpClient.Get(url)
 	if err != nil {

@@ -1,4 +1,4 @@
-package caddyjwt_test
+package integration
 
 // Key material, tokens and upstreams for the black-box suites (the
 // Caddyfiles, requests and assertions are in harness_test.go): key pairs
