@@ -31,7 +31,7 @@ func TestAttackEmbeddedKeys(t *testing.T) {
 	k := keys(t)
 	dir := keyDir(t)
 	rsaPath := writeFile(t, dir, "rsa.pem", pkixPEM(t, &k.rsa.PublicKey))
-	idp := newHitCounter(t, jwks(t, jwk(t, &k.ec256b.PublicKey, "idp1", "ES256")))
+	idp := newRemoteIdP(t, remoteECKey(t, "idp1")) // a remote set beside the local keys
 	attacker := k.rsaOther
 	attackerEC, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -76,7 +76,7 @@ func TestAttackEmbeddedKeys(t *testing.T) {
 	}
 	for _, c := range []struct{ name, body, kid string }{
 		{"local key without kid", lines("key " + rsaPath), ""},
-		{"local key with kid and a remote set", lines("key "+rsaPath+" r1", "jwks "+idp.srv.URL), "r1"},
+		{"local key with kid and a remote set", lines("key "+rsaPath+" r1", "jwks "+idp.JWKSURL()), "r1"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			startCaddy(t, guardConfig(c.body))

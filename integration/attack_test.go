@@ -94,7 +94,7 @@ func TestAttackAlgNone(t *testing.T) {
 	k := keys(t)
 	dir := keyDir(t)
 	rsaPath := writeFile(t, dir, "rsa.pem", pkixPEM(t, &k.rsa.PublicKey))
-	idp := newHitCounter(t, jwks(t, jwk(t, &k.ec256b.PublicKey, "idp1", "ES256")))
+	idp := newRemoteIdP(t, remoteECKey(t, "idp1")) // a remote set beside the local keys
 	payload := attackClaims(`,"role":"admin"`)
 	realMAC := hmacSignerFor("HS256", []byte(hmac64))
 	random := make([]byte, 32)
@@ -131,7 +131,7 @@ func TestAttackAlgNone(t *testing.T) {
 	for _, c := range []struct{ name, body string }{
 		{"secret", lines("secret " + hmac64)},
 		{"rsa key", lines("key " + rsaPath)},
-		{"secret, rsa key and a remote set", lines("secret "+hmac64, "key "+rsaPath, "jwks "+idp.srv.URL)},
+		{"secret, rsa key and a remote set", lines("secret "+hmac64, "key "+rsaPath, "jwks "+idp.JWKSURL())},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			startCaddy(t, guardConfig(c.body))

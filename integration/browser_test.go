@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -33,14 +32,9 @@ func TestBrowserLoginLoop(t *testing.T) {
 	runExample(t, bin)
 
 	// The login page's own headers, once, without a browser.
-	resp, err := http.Get(browserBase + "/login?return=%2Fmembers.html")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `name="password"`) {
-		t.Errorf("GET /login: %d, want 200 with the login form:\n%s", resp.StatusCode, body)
+	resp := doWith(t, nodeClient, http.MethodGet, browserBase+"/login?return=%2Fmembers.html")
+	if resp.Status != http.StatusOK || !strings.Contains(resp.Body, `name="password"`) {
+		t.Errorf("GET /login: %d, want 200 with the login form:\n%s", resp.Status, resp.Body)
 	}
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
 		t.Errorf("login page Content-Security-Policy = %q, want one with frame-ancestors 'none'", csp)
@@ -156,15 +150,10 @@ func TestBrowserLoginLoop(t *testing.T) {
 		t.Errorf("access_token cookie still there after signing out: %+v", c)
 	}
 	// The signed-out token is revoked on the server too, not only forgotten.
-	req, _ := http.NewRequest(http.MethodGet, browserBase+"/members.html", nil)
-	req.Header.Set("Authorization", "Bearer "+access.Value)
-	if resp, err := http.DefaultClient.Do(req); err != nil {
-		t.Error(err)
-	} else {
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("the signed-out token still opens /members.html: %d, want 401", resp.StatusCode)
-		}
+	if r := sendRequest(nodeClient, http.MethodGet, browserBase+"/members.html", access.Value, ""); r.err != nil {
+		t.Error(r.err)
+	} else if r.Status != http.StatusUnauthorized {
+		t.Errorf("the signed-out token still opens /members.html: %d, want 401", r.Status)
 	}
 
 	// 6. The members' page sends the browser to the login page again, as

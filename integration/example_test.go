@@ -3,7 +3,6 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -54,21 +53,16 @@ func TestExample(t *testing.T) {
 		{exampleURL(8081, "/"), loggedIn, "", 200, "X-User:  alice\nX-Email: alice@example.com\nX-Roles: admin,dev"},
 		{exampleURL(8080, "/.well-known/jwks.json"), "", "", 200, `"alg":"ES256"`},
 	} {
-		req, _ := http.NewRequest(http.MethodGet, tc.url, nil)
+		var opts []reqOpt
 		if tc.token != "" {
-			req.Header.Set("Authorization", "Bearer "+tc.token)
+			opts = append(opts, bearer(tc.token))
 		}
 		if tc.spoof != "" {
-			req.Header.Set("X-User", tc.spoof)
+			opts = append(opts, header("X-User", tc.spoof))
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.body) {
-			t.Errorf("GET %s: %d %q, want %d containing %q", tc.url, resp.StatusCode, body, tc.status, tc.body)
+		r := doWith(t, nodeClient, http.MethodGet, tc.url, opts...)
+		if r.Status != tc.status || !strings.Contains(r.Body, tc.body) {
+			t.Errorf("GET %s: %d %q, want %d containing %q", tc.url, r.Status, r.Body, tc.status, tc.body)
 		}
 	}
 }
@@ -77,17 +71,12 @@ func TestExample(t *testing.T) {
 // returns the access token.
 func exampleLogin(t *testing.T, user, password string) string {
 	t.Helper()
-	body := `{"username":"` + user + `","password":"` + password + `"}`
-	resp, err := http.Post(exampleURL(8080, "/login"), "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	r := doWith(t, nodeClient, http.MethodPost, exampleURL(8080, "/login"), jsonBody(map[string]string{"username": user, "password": password}))
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != 200 || tok.AccessToken == "" {
-		t.Fatalf("login as %s: %d %v", user, resp.StatusCode, err)
+	if err := json.Unmarshal([]byte(r.Body), &tok); err != nil || r.Status != 200 || tok.AccessToken == "" {
+		t.Fatalf("login as %s: %s (%v)", user, r, err)
 	}
 	return tok.AccessToken
 }

@@ -255,11 +255,10 @@ func TestFaultReloadUnderLoad(t *testing.T) {
 	wg.Wait()
 
 	// Every reload took effect: both sites answer with the last config.
-	fresh := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	if r := sendRequest(fresh, http.MethodGet, "http://"+plainAddr+"/", "", ""); r.Status != 200 || r.Body != "plain 10" {
+	if r := sendRequest(nodeClient, http.MethodGet, "http://"+plainAddr+"/", "", ""); r.Status != 200 || r.Body != "plain 10" {
 		t.Errorf("plain site after the reloads: %v, want 200 \"plain 10\"", r)
 	}
-	if r := sendRequest(fresh, http.MethodGet, "http://"+guardAddr+"/", valid[0], ""); r.Status != 200 || r.Body != "ok 10 alice" {
+	if r := sendRequest(nodeClient, http.MethodGet, "http://"+guardAddr+"/", valid[0], ""); r.Status != 200 || r.Body != "ok 10 alice" {
 		t.Errorf("guarded site after the reloads: %v, want 200 \"ok 10 alice\"", r)
 	}
 
@@ -327,8 +326,7 @@ type faultCount struct {
 // record per distinct stack, "N @ ..." and its frames.
 func faultGoroutines(t *testing.T, admin string) faultCount {
 	t.Helper()
-	r := sendRequest(&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
-		http.MethodGet, "http://"+admin+"/debug/pprof/goroutine?debug=1", "", "")
+	r := sendRequest(nodeClient, http.MethodGet, "http://"+admin+"/debug/pprof/goroutine?debug=1", "", "")
 	if r.err != nil || r.Status != 200 {
 		t.Fatalf("goroutine profile: %v", r)
 	}

@@ -145,7 +145,6 @@ func TestFaultReadOnlyStorage(t *testing.T) {
 	port := faultPort(41)
 	node := box.start(t, cfg, port)
 	node.wait(t)
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	url := func(path string) string { return node.base + path }
 
 	kids := node.jwks(t)
@@ -168,14 +167,14 @@ func TestFaultReadOnlyStorage(t *testing.T) {
 		// Each 503 is a Caddy HTTP error, like the endpoints' 413, 415
 		// and 429: its body is what handle_errors makes of it (empty by
 		// default), and it never carries a token or sets a token cookie.
-		r := sendRequest(client, http.MethodPost, url("/login"), "", `{"username":"alice","password":"`+nodePassword+`"}`)
+		r := sendRequest(nodeClient, http.MethodPost, url("/login"), "", `{"username":"alice","password":"`+nodePassword+`"}`)
 		if r.Status != http.StatusServiceUnavailable {
 			t.Errorf("login on read-only storage: %v, want 503", r)
 		}
 		if c := faultTokenCookie(r.Header); c != "" || strings.Contains(r.Body, "access_token") {
 			t.Errorf("the refused login issued a token (cookie %q, body %q)", c, r.Body)
 		}
-		r = sendRequest(client, http.MethodPost, url("/refresh"), "", `{"refresh_token":"`+kept.RefreshToken+`"}`)
+		r = sendRequest(nodeClient, http.MethodPost, url("/refresh"), "", `{"refresh_token":"`+kept.RefreshToken+`"}`)
 		if r.Status != http.StatusServiceUnavailable {
 			t.Errorf("refresh on read-only storage: %v, want 503", r)
 		}
@@ -186,7 +185,7 @@ func TestFaultReadOnlyStorage(t *testing.T) {
 		// the token is not revoked on this instance only, and the
 		// cookies are not cleared, so that the client knows to try
 		// again.
-		r = sendRequest(client, http.MethodPost, url("/logout"), live.AccessToken, "")
+		r = sendRequest(nodeClient, http.MethodPost, url("/logout"), live.AccessToken, "")
 		if r.Status != http.StatusServiceUnavailable || len(r.Header.Values("Set-Cookie")) > 0 {
 			t.Errorf("logout on read-only storage: %v, cookies %q; want 503 and no cookie cleared", r, r.Header.Values("Set-Cookie"))
 		}
@@ -195,7 +194,7 @@ func TestFaultReadOnlyStorage(t *testing.T) {
 		for _, round := range []string{"at once", "after a revocation sync"} {
 			node.expect(t, "access token issued before, "+round, live.AccessToken, 200)
 			node.expect(t, "other access token issued before, "+round, kept.AccessToken, 200)
-			r = sendRequest(client, http.MethodGet, url("/"), gone.AccessToken, "")
+			r = sendRequest(nodeClient, http.MethodGet, url("/"), gone.AccessToken, "")
 			if r.Status != 401 || !strings.Contains(r.Header.Get("WWW-Authenticate"), `error_description="token revoked"`) {
 				t.Errorf("token logged out before, %s: %v, want 401 token revoked", round, r)
 			}
@@ -252,7 +251,7 @@ func TestFaultReadOnlyStorage(t *testing.T) {
 		}
 		node.expectNow(t, "logged out before", gone.AccessToken, 401)
 		node.expectNow(t, "live token", kept.AccessToken, 200)
-		r := sendRequest(client, http.MethodPost, url("/login"), "", `{"username":"alice","password":"`+nodePassword+`"}`)
+		r := sendRequest(nodeClient, http.MethodPost, url("/login"), "", `{"username":"alice","password":"`+nodePassword+`"}`)
 		if r.Status != http.StatusServiceUnavailable || faultTokenCookie(r.Header) != "" {
 			t.Errorf("login on a read-only start: %v, want 503 without a token", r)
 		}
@@ -312,8 +311,7 @@ func faultWaitOrExit(t *testing.T, n *caddyNode) {
 	done := make(chan error, 1)
 	go func() {
 		for i := 0; i < 300; i++ {
-			if resp, err := http.Get(n.base + "/jwks"); err == nil {
-				resp.Body.Close()
+			if r := sendRequest(nodeClient, http.MethodGet, n.base+"/jwks", "", ""); r.err == nil {
 				done <- nil
 				return
 			}

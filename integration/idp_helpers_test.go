@@ -1,12 +1,12 @@
 package integration
 
-// Helpers for remote_integration_test.go: a fake identity provider (an
-// httptest server on loopback serving an OpenID discovery document and a
-// JWK set, whose behaviour the test changes while Caddy runs), key pairs
-// and tokens signed with them, Caddyfiles with the metrics handler, and a
-// scraper for the plugin's Prometheus counters. The generic Caddyfiles,
-// requests and assertions are in harness_test.go. Remote helpers start
-// with "remote".
+// The one fake identity provider of the suites (an httptest server on
+// loopback serving an OpenID discovery document and a JWK set, whose
+// behaviour a test changes while Caddy runs: failing, hanging, closed),
+// its key pairs and tokens signed with them, Caddyfiles with the metrics
+// handler, and the one reader of the plugin's Prometheus counters. The
+// remote-key suites (remote_*_test.go), the fault tests and the attack
+// tests use them. Remote helpers start with "remote".
 
 import (
 	"bufio"

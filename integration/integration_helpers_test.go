@@ -369,13 +369,17 @@ func headerValues(h map[string][]string, name string) []string {
 	return out
 }
 
-// hitCounter is an HTTP server that counts the requests it gets.
+// hitCounter is an HTTP server that answers anything with one fixed body
+// and counts the requests it gets: the jku and x5u URLs of attack tokens,
+// which the guard must never contact. (A remote key set the guard does
+// fetch comes from the fake IdP, idp_helpers_test.go.)
 type hitCounter struct {
 	mu   sync.Mutex
 	hits int
 	srv  *httptest.Server
 }
 
+// newHitCounter starts a hitCounter answering with answer.
 func newHitCounter(t *testing.T, answer []byte) *hitCounter {
 	t.Helper()
 	h := &hitCounter{}
@@ -389,6 +393,7 @@ func newHitCounter(t *testing.T, answer []byte) *hitCounter {
 	return h
 }
 
+// count is how many requests the server got so far.
 func (h *hitCounter) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()

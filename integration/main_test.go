@@ -8,6 +8,7 @@
 package integration
 
 import (
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,7 +107,7 @@ func waitFor(t *testing.T, url string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if r := sendRequest(nodeClient, "GET", url, "", ""); r.err == nil {
+		if r := sendRequest(nodeClient, http.MethodGet, url, "", ""); r.err == nil {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)

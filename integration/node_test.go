@@ -30,7 +30,7 @@ const (
 // nodeClient opens a new connection for every request, so that a
 // restarted instance is never asked on a connection of the old one.
 var nodeClient = &http.Client{
-	Timeout:   5 * time.Second,
+	Timeout:   10 * time.Second,
 	Transport: &http.Transport{DisableKeepAlives: true},
 }
 
