@@ -1,5 +1,10 @@
 package caddyjwt
 
+// The fault tests that need the package's insides: a storage that refuses
+// writes under key auto, and clocks that disagree (the package clock
+// `now` is swapped). The fault tests that run the built binary are in
+// integration/fault_*_test.go.
+
 import (
 	"context"
 	"encoding/json"
@@ -16,11 +21,6 @@ import (
 	"github.com/caddyserver/certmagic"
 	"golang.org/x/crypto/bcrypt"
 )
-
-// The fault tests that need the package's insides: a storage that refuses
-// writes under key auto, and clocks that disagree (the package clock
-// `now` is swapped). The fault tests that run the built binary are in
-// integration/fault_*_test.go.
 
 // faultReadOnlyStorage is a storage that refuses every write, as a
 // read-only mount does; reads go to the folder beneath.

@@ -7,8 +7,6 @@ package integration
 import (
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -207,15 +205,7 @@ func TestAttackSpoofedIdentity(t *testing.T) {
 func TestAttackExceptPaths(t *testing.T) {
 	t.Run("file_server", func(t *testing.T) {
 		root := keyDir(t)
-		for name, content := range map[string]string{"public/index.txt": "PUBLIC", "secret.txt": "TOPSECRET", "favicon.ico": "ICON"} {
-			p := filepath.Join(root, filepath.FromSlash(name))
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		writeTree(t, root, map[string]string{"public/index.txt": "PUBLIC", "secret.txt": "TOPSECRET", "favicon.ico": "ICON"})
 		startCaddy(t, siteConfig("\troot * "+root+"\n\tjwt_auth {\n"+lines("secret "+hmac64, "except /public/* *.ico /exact")+"\n\t}\n\tfile_server\n"+errorsBlock))
 		wantOK(t, "public file", get(t, "/public/index.txt"), "PUBLIC")
 		for _, target := range []string{

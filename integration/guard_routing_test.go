@@ -75,7 +75,7 @@ func TestIntegrationRedirect(t *testing.T) {
 // crafted path reaches a guarded file through them.
 func TestIntegrationExcept(t *testing.T) {
 	root := keyDir(t)
-	for name, content := range map[string]string{
+	writeTree(t, root, map[string]string{
 		"public/index.txt": "PUBLIC",
 		"secret.txt":       "TOPSECRET",
 		"health":           "HEALTH",
@@ -84,15 +84,7 @@ func TestIntegrationExcept(t *testing.T) {
 		"exact":            "EXACT",
 		"exactly":          "EXACTLY-GUARDED",
 		"publicity.txt":    "PUBLICITY-GUARDED",
-	} {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	startCaddy(t, siteConfig(`	root * `+root+`
 	jwt_auth {
 		secret `+hmac64+`

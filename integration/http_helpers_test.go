@@ -92,11 +92,16 @@ const dropAttempts = 4
 // is, so a server that really drops requests still fails its tests.
 type retryDropped struct{ base http.RoundTripper }
 
+// RoundTrip sends req, and again while it is dropped unanswered. The body
+// of each attempt comes from req.GetBody; req.Body itself is only closed.
 func (rt retryDropped) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody != nil {
+		defer req.Body.Close()
+	}
 	for attempt := 1; ; attempt++ {
 		var answered atomic.Bool
 		trace := &httptrace.ClientTrace{GotFirstResponseByte: func() { answered.Store(true) }}
-		try := req.Clone(httptrace.WithClientTrace(req.Context(), trace))
+		again := req.Clone(httptrace.WithClientTrace(req.Context(), trace))
 		if req.Body != nil && req.Body != http.NoBody {
 			if req.GetBody == nil {
 				return rt.base.RoundTrip(req) // a body that cannot be sent twice
@@ -105,9 +110,9 @@ func (rt retryDropped) RoundTrip(req *http.Request) (*http.Response, error) {
 			if err != nil {
 				return nil, err
 			}
-			try.Body = body
+			again.Body = body
 		}
-		resp, err := rt.base.RoundTrip(try)
+		resp, err := rt.base.RoundTrip(again)
 		if err == nil || answered.Load() || !droppedUnanswered(err) || attempt == dropAttempts {
 			return resp, err
 		}
