@@ -65,9 +65,15 @@ for ((run = 1; run <= runs; run++)); do
 		continue
 	fi
 	failed=$((failed + 1))
-	tests=$(grep -ho -- '--- FAIL: [^ ]*' "$log" | awk '{print $3}' | sort -u | paste -sd' ' - || true)
+	# Failed tests, and those still running when a package panicked or
+	# timed out (go test lists them under "running tests:").
+	tests=$( {
+		grep -ho -- '--- FAIL: [^ ]*' "$log" | awk '{print $3}'
+		awk '/^\trunning tests:/ {on = 1; next} on && /^\t\t[^ ]+ \(/ {print $1; next} {on = 0}' "$log"
+	} | sort -u | paste -sd' ' - || true)
+	panicked=$(grep -m1 '^panic: ' "$log" || true)
 	packages=$(grep -h '^FAIL	' "$log" | awk '{print $2}' | sort -u | paste -sd' ' - || true)
-	echo "run $run/$runs: FAIL in ${took}s (exit $status); failing tests: ${tests:-none named}; packages: ${packages:-?}; seed $seed (go test -shuffle=$seed); log $log"
+	echo "run $run/$runs: FAIL in ${took}s (exit $status); failing tests: ${tests:-none named}${panicked:+ ($panicked)}; packages: ${packages:-?}; seed $seed (go test -shuffle=$seed); log $log"
 done
 
 echo "soak-tests: $((runs - failed)) of $runs run(s) passed, $failed failed (CPU load: ${#busy[@]} busy loop(s))"
