@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -44,7 +43,7 @@ func clusterSharedState(t *testing.T, bin, hash string) {
 		t.Errorf("the key is not in storage: %v", err)
 	}
 	fromA, fromB := a.login(t), b.login(t)
-	for _, tok := range []nodeTokens{fromA, fromB} {
+	for _, tok := range []issTokens{fromA, fromB} {
 		if got := clusterKid(t, tok.AccessToken); got != kid {
 			t.Errorf("token signed by kid %s, JWKS has %s", got, kid)
 		}
@@ -76,7 +75,7 @@ func clusterSharedState(t *testing.T, bin, hash string) {
 	if status != 200 {
 		t.Fatalf("refresh on A: %d %q, want 200", status, body)
 	}
-	var second nodeTokens
+	var second issTokens
 	if err := json.Unmarshal([]byte(body), &second); err != nil || second.AccessToken == "" || second.RefreshToken == "" {
 		t.Fatalf("refresh on A answered %q: %v", body, err)
 	}
@@ -220,18 +219,12 @@ http://localhost:{$CLUSTER_PORT} {
 // clusterKid reads the kid from a token's header.
 func clusterKid(t *testing.T, token string) string {
 	t.Helper()
-	head, _, _ := strings.Cut(token, ".")
-	raw, err := base64.RawURLEncoding.DecodeString(head)
-	var h struct {
-		Kid string `json:"kid"`
+	h, _ := issParts(t, token)
+	kid, _ := h["kid"].(string)
+	if kid == "" {
+		t.Fatalf("token header %v has no kid", h)
 	}
-	if err == nil {
-		err = json.Unmarshal(raw, &h)
-	}
-	if err != nil || h.Kid == "" {
-		t.Fatalf("token header %q has no kid: %v", raw, err)
-	}
-	return h.Kid
+	return kid
 }
 
 // clusterKeyCreated reads when the current auto key was made, from the

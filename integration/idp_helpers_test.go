@@ -113,17 +113,6 @@ func remoteHS(t *testing.T, c jwt.MapClaims) string {
 	return mint(t, jwt.SigningMethodHS256, []byte(remoteHMAC), c, nil)
 }
 
-// remoteTokenHeader decodes a token's JOSE header.
-func remoteTokenHeader(t *testing.T, tok string) map[string]any {
-	t.Helper()
-	p := jwt.NewParser()
-	parsed, _, err := p.ParseUnverified(tok, jwt.MapClaims{})
-	if err != nil {
-		t.Fatalf("decoding token %q: %v", tok, err)
-	}
-	return parsed.Header
-}
-
 // ---------------------------------------------------------------------------
 // the fake identity provider
 

@@ -117,17 +117,11 @@ func (n *caddyNode) post(t *testing.T, path, bearer, jsonBody string) (int, stri
 	return n.do(t, http.MethodPost, path, bearer, jsonBody)
 }
 
-// nodeTokens is a login or refresh answer.
-type nodeTokens struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
-}
-
 // login signs alice in with nodePassword and returns the tokens.
-func (n *caddyNode) login(t *testing.T) nodeTokens {
+func (n *caddyNode) login(t *testing.T) issTokens {
 	t.Helper()
 	status, body := n.post(t, "/login", "", `{"username":"alice","password":"`+nodePassword+`"}`)
-	var tok nodeTokens
+	var tok issTokens
 	if err := json.Unmarshal([]byte(body), &tok); err != nil || status != 200 || tok.AccessToken == "" || tok.RefreshToken == "" {
 		t.Fatalf("POST %s/login: %d %q (%v)", n.name, status, body, err)
 	}
