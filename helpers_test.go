@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -26,15 +25,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 )
-
-// PortOffset moves every port the tests listen on: the in-process Caddy's
-// admin 2999, HTTP 9080 and HTTPS 9443, and the cluster test's 9281–9284.
-// Setting CADDYJWT_TEST_PORT_OFFSET=N lets two test binaries (from two
-// checkouts, say) run at once. It is exported for the black-box tests.
-var PortOffset = func() int {
-	n, _ := strconv.Atoi(os.Getenv("CADDYJWT_TEST_PORT_OFFSET"))
-	return n
-}()
 
 const testSecret = "0123456789abcdef0123456789abcdef" // 32 bytes: HS256 only
 

@@ -1,4 +1,4 @@
-package caddyjwt_test
+package integration
 
 // Helpers for attack_test.go: tokens written from raw JSON text (for
 // duplicate names, odd numbers and deep nesting that no encoder makes),

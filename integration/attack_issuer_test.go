@@ -1,4 +1,4 @@
-package caddyjwt_test
+package integration
 
 // Attack regressions against the issuer endpoints (issue 6), beside those
 // the issuer suite already holds:

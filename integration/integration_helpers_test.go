@@ -1,4 +1,4 @@
-package caddyjwt_test
+package integration
 
 // Key material, tokens and upstreams for the black-box suites (the
 // Caddyfiles, requests and assertions are in harness_test.go): key pairs
@@ -108,6 +108,21 @@ func writeFile(t *testing.T, dir, name string, data []byte) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// writeTree writes files (slash-separated paths under root, and their
+// contents) for a file_server site, making the folders on the way.
+func writeTree(t *testing.T, root string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func pemBlock(typ string, der []byte) []byte {
@@ -369,13 +384,17 @@ func headerValues(h map[string][]string, name string) []string {
 	return out
 }
 
-// hitCounter is an HTTP server that counts the requests it gets.
+// hitCounter is an HTTP server that answers anything with one fixed body
+// and counts the requests it gets: the jku and x5u URLs of attack tokens,
+// which the guard must never contact. (A remote key set the guard does
+// fetch comes from the fake IdP, idp_helpers_test.go.)
 type hitCounter struct {
 	mu   sync.Mutex
 	hits int
 	srv  *httptest.Server
 }
 
+// newHitCounter starts a hitCounter answering with answer.
 func newHitCounter(t *testing.T, answer []byte) *hitCounter {
 	t.Helper()
 	h := &hitCounter{}
@@ -389,6 +408,7 @@ func newHitCounter(t *testing.T, answer []byte) *hitCounter {
 	return h
 }
 
+// count is how many requests the server got so far.
 func (h *hitCounter) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -1,15 +1,12 @@
-package caddyjwt
+package integration
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,7 +16,7 @@ import (
 )
 
 // browserBase is where the example serves its site with the login page.
-const browserBase = "http://localhost:8080"
+var browserBase = exampleURL(8080, "")
 
 // browserScreenshot is where TestBrowserLoginLoop leaves a picture of the
 // login page showing a failed attempt, for a person to look at.
@@ -32,17 +29,12 @@ const browserScreenshot = "/tmp/browser-login.png"
 func TestBrowserLoginLoop(t *testing.T) {
 	chromium := needTool(t, "chromium")
 	bin := buildCaddy(t)
-	browserStartExample(t, bin)
+	runExample(t, bin)
 
 	// The login page's own headers, once, without a browser.
-	resp, err := http.Get(browserBase + "/login?return=%2Fmembers.html")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `name="password"`) {
-		t.Errorf("GET /login: %d, want 200 with the login form:\n%s", resp.StatusCode, body)
+	resp := doWith(t, nodeClient, http.MethodGet, browserBase+"/login?return=%2Fmembers.html")
+	if resp.Status != http.StatusOK || !strings.Contains(resp.Body, `name="password"`) {
+		t.Errorf("GET /login: %d, want 200 with the login form:\n%s", resp.Status, resp.Body)
 	}
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
 		t.Errorf("login page Content-Security-Policy = %q, want one with frame-ancestors 'none'", csp)
@@ -158,15 +150,10 @@ func TestBrowserLoginLoop(t *testing.T) {
 		t.Errorf("access_token cookie still there after signing out: %+v", c)
 	}
 	// The signed-out token is revoked on the server too, not only forgotten.
-	req, _ := http.NewRequest(http.MethodGet, browserBase+"/members.html", nil)
-	req.Header.Set("Authorization", "Bearer "+access.Value)
-	if resp, err := http.DefaultClient.Do(req); err != nil {
-		t.Error(err)
-	} else {
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("the signed-out token still opens /members.html: %d, want 401", resp.StatusCode)
-		}
+	if r := sendRequest(nodeClient, http.MethodGet, browserBase+"/members.html", access.Value, ""); r.err != nil {
+		t.Error(r.err)
+	} else if r.Status != http.StatusUnauthorized {
+		t.Errorf("the signed-out token still opens /members.html: %d, want 401", r.Status)
 	}
 
 	// 6. The members' page sends the browser to the login page again, as
@@ -205,36 +192,6 @@ func TestBrowserLoginLoop(t *testing.T) {
 			t.Errorf("the browser reports a CSP violation: %s", e)
 		}
 	}
-}
-
-// browserStartExample runs the README's command, `caddy run --config
-// example/Caddyfile`, from the repository root and stops it when the test
-// ends.
-func browserStartExample(t *testing.T, bin string) {
-	t.Helper()
-	cmd := exec.Command(bin, "run", "--config", "example/Caddyfile")
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	logs := new(syncBuffer)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("caddy output:\n%s", logs)
-		}
-	})
-	waitFor(t, browserBase+"/")
 }
 
 // browserStart starts headless Chromium for the test, bounded to a minute,

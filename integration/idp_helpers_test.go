@@ -1,12 +1,12 @@
-package caddyjwt_test
+package integration
 
-// Helpers for remote_integration_test.go: a fake identity provider (an
-// httptest server on loopback serving an OpenID discovery document and a
-// JWK set, whose behaviour the test changes while Caddy runs), key pairs
-// and tokens signed with them, Caddyfiles with the metrics handler, and a
-// scraper for the plugin's Prometheus counters. The generic Caddyfiles,
-// requests and assertions are in harness_test.go. Remote helpers start
-// with "remote".
+// The one fake identity provider of the suites (an httptest server on
+// loopback serving an OpenID discovery document and a JWK set, whose
+// behaviour a test changes while Caddy runs: failing, hanging, closed),
+// its key pairs and tokens signed with them, Caddyfiles with the metrics
+// handler, and the one reader of the plugin's Prometheus counters. The
+// remote-key suites (remote_*_test.go), the fault tests and the attack
+// tests use them. Remote helpers start with "remote".
 
 import (
 	"bufio"
@@ -113,17 +113,6 @@ func remoteHS(t *testing.T, c jwt.MapClaims) string {
 	return mint(t, jwt.SigningMethodHS256, []byte(remoteHMAC), c, nil)
 }
 
-// remoteTokenHeader decodes a token's JOSE header.
-func remoteTokenHeader(t *testing.T, tok string) map[string]any {
-	t.Helper()
-	p := jwt.NewParser()
-	parsed, _, err := p.ParseUnverified(tok, jwt.MapClaims{})
-	if err != nil {
-		t.Fatalf("decoding token %q: %v", tok, err)
-	}
-	return parsed.Header
-}
-
 // ---------------------------------------------------------------------------
 // the fake identity provider
 
@@ -149,14 +138,23 @@ type remoteIdP struct {
 	jwksHits  atomic.Int64
 	discHits  atomic.Int64
 	otherHits atomic.Int64
+	done      chan struct{} // closed when the test ends
 }
 
 func newRemoteIdP(t *testing.T, keys ...remoteKey) *remoteIdP {
 	t.Helper()
-	idp := &remoteIdP{}
+	idp := &remoteIdP{done: make(chan struct{})}
 	idp.b.keys = keys
-	idp.srv = httptest.NewServer(http.HandlerFunc(idp.serve))
-	t.Cleanup(idp.srv.Close)
+	idp.srv = httptest.NewUnstartedServer(http.HandlerFunc(idp.serve))
+	// No keep-alives: Caddy's fetches leave no idle connection behind
+	// (the fault tests count Caddy's goroutines), and closing the IdP
+	// refuses the next fetch at once.
+	idp.srv.Config.SetKeepAlivesEnabled(false)
+	idp.srv.Start()
+	t.Cleanup(func() {
+		close(idp.done) // lets a delayed (hanging) answer go
+		idp.srv.Close()
+	})
 	return idp
 }
 
@@ -210,6 +208,8 @@ func (idp *remoteIdP) serveJWKS(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(b.delay):
 		case <-r.Context().Done():
+			return
+		case <-idp.done:
 			return
 		}
 	}
@@ -295,9 +295,9 @@ func remoteSeries(name, result string) string {
 	return "caddy_jwt_auth_" + name + `{result="` + result + `"}`
 }
 
-// remoteScrape reads the caddy_jwt_auth_* series from url (the site's
+// scrapeMetrics reads the caddy_jwt_auth_* series from url (the site's
 // metrics handler, or the admin endpoint's).
-func remoteScrape(t *testing.T, url string) map[string]float64 {
+func scrapeMetrics(t *testing.T, url string) map[string]float64 {
 	t.Helper()
 	resp, err := httpClient.Get(url)
 	if err != nil {

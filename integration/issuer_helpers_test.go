@@ -1,7 +1,10 @@
-package caddyjwt_test
+package integration
 
-// Helpers for the issuer's black-box integration tests
-// (issuer_integration_test.go): login and token helpers, users files, the
+// Helpers for the issuer's black-box tests (issuer_*_test.go: a real
+// Caddy in-process loaded with a Caddyfile per test, each with a
+// file_system storage of its own, and HTTP over loopback; the restart
+// test runs the built binary twice): passwords and a standard jwt_auth
+// block, login and token helpers, users files, the
 // issuer's JWKs, and assertions on the issuer's response shapes. The
 // Caddyfiles, requests and generic assertions are in harness_test.go.
 // Issuer helpers start with "iss".
@@ -294,4 +297,20 @@ func issWantRetryAfter(t *testing.T, label string, r response, max int) int {
 	}
 	issWantNoTokenCookies(t, label, r)
 	return n
+}
+
+const (
+	issAlicePW = "alice-correct-horse"
+	issBobPW   = "bob-battery-staple"
+)
+
+// issStdLines is a jwt_auth block with every endpoint.
+func issStdLines(extra ...string) []string {
+	return append([]string{
+		"key auto",
+		"login /auth/login",
+		"refresh /auth/refresh",
+		"logout /auth/logout",
+		"jwks_endpoint /.well-known/jwks.json",
+	}, extra...)
 }
