@@ -142,7 +142,8 @@ type Handler struct {
 	background      context.Context // the handler's life, for background work
 	stop            context.CancelFunc
 	csrf            *http.CrossOriginProtection // cookie-borne tokens; shared with the issuer
-	revocations     *revocationList             // shared with the issuer
+	revocations     *revocationList             // shared with the issuer, and pooled per storage
+	revocationsKey  string                      // its key in revocationPool
 	issuer          *issuer                     // the handler's own endpoints
 }
 
@@ -237,16 +238,14 @@ func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error 
 			return fmt.Errorf("trusted_origins: %w", err)
 		}
 	}
-	h.revocations = newRevocationList(h.storage, h.logger)
+	if h.revocations, h.revocationsKey, err = acquireRevocations(h.storage); err != nil {
+		return fmt.Errorf("revocations: %w", err)
+	}
 	if h.issuer, err = newIssuer(h.IssuerConfig, h.issuerDeps()); err != nil {
 		return err
 	}
 
-	if err := h.revocations.sync(ctx); err != nil {
-		h.logger.Error("reading revocations from storage; retrying in the background", zap.Error(err))
-	}
 	background := h.background
-	go every(background, syncInterval, func() { h.revocations.syncLogged(background) })
 	h.issuer.start(background)
 	h.startAutoKeyRotation(background)
 	h.startRemoteKeys(background)
@@ -297,6 +296,7 @@ func (h *Handler) issuerDeps() issuerDeps {
 		storage:     h.storage,
 		logger:      h.logger,
 		metrics:     h.metrics,
+		leeway:      h.leeway,
 	}
 	if len(h.Issuers) > 0 {
 		deps.name = h.Issuers[0]
@@ -323,6 +323,9 @@ func every(ctx context.Context, interval time.Duration, fn func()) {
 
 // Cleanup stops the background work.
 func (h *Handler) Cleanup() error {
+	if h.revocationsKey != "" {
+		_, _ = revocationPool.Delete(h.revocationsKey)
+	}
 	if h.stop != nil {
 		h.stop()
 	}

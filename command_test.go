@@ -7,12 +7,14 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/spf13/cobra"
@@ -283,8 +285,11 @@ func TestCommandVerifyRefuses(t *testing.T) {
 	otherPub := writePKIX(t, dir, "other.pub", other.Public())
 
 	good := cmdSignToken(t, "--key", priv, "--claims", `{"iss":"https://auth.example.com","aud":["api","web"]}`)
-	expired := cmdSignToken(t, "--key", priv, "--ttl", "-1h")
-	future := cmdSignToken(t, "--key", priv, "--claims", `{"nbf":4102444800}`)
+	// Issued two hours ago, expired one hour ago (a token issued after its
+	// exp is refused whatever the leeway); valid from 2100.
+	issued := fmt.Sprintf(`{"iat":%d,"nbf":%[1]d}`, time.Now().Add(-2*time.Hour).Unix())
+	expired := cmdSignToken(t, "--key", priv, "--ttl", "-1h", "--claims", issued)
+	future := cmdSignToken(t, "--key", priv, "--ttl", "876000h", "--claims", `{"nbf":4102444800}`)
 
 	cmdMustRun(t, "verify", "--key", pub, "--issuer", "https://auth.example.com", "--audience", "web", good)
 	cmdMustRun(t, "verify", "--key", pub, "--issuer", "x", "--issuer", "https://auth.example.com", good)

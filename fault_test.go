@@ -222,9 +222,9 @@ func TestFaultClockSkew(t *testing.T) {
 				skew   time.Duration
 				claims string
 			}{
-				{"iat", lw, fmt.Sprintf(`{"nbf":%d,"exp":%d}`, longAgo, later)},
-				{"nbf", lw, fmt.Sprintf(`{"iat":%d,"exp":%d}`, longAgo, later)},
-				{"exp", -(ttl + lw), fmt.Sprintf(`{"iat":%d,"nbf":%d}`, longAgo, longAgo)},
+				{"iat", lw, fmt.Sprintf(`{"iss":"http://example.com","nbf":%d,"exp":%d}`, longAgo, later)},
+				{"nbf", lw, fmt.Sprintf(`{"iss":"http://example.com","iat":%d,"exp":%d}`, longAgo, later)},
+				{"exp", -(ttl + lw), fmt.Sprintf(`{"iss":"http://example.com","iat":%d,"nbf":%d}`, longAgo, longAgo)},
 			} {
 				within, beyond := c.skew+time.Second, c.skew
 				want := "expired"

@@ -203,7 +203,7 @@ var validateNames = map[string]bool{
 	"key": true, "key auto": true, "jwks": true, "oidc": true, "leeway": true, "max_lifetime": true,
 	"require": true, "from": true, "redirect": true, "claim_header": true, "login": true, "refresh": true,
 	"logout": true, "jwks_endpoint": true, "access_ttl": true, "refresh_ttl": true, "user": true,
-	"cookie": true, "login_limit": true, "trusted_origins": true,
+	"cookie": true, "login_limit": true, "trusted_origins": true, "issuer": true,
 }
 
 // errLexer marks a text the Caddyfile lexer refuses, or an empty one.

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -105,6 +106,7 @@ func provision(t testing.TB, block string) (*Handler, error) {
 func provisionOn(t testing.TB, storage, block string) (*Handler, error) {
 	t.Helper()
 	h := new(Handler)
+	block = withTestIssuer(block)
 	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(block)); err != nil {
 		return nil, err
 	}
@@ -117,6 +119,18 @@ func provisionOn(t testing.TB, storage, block string) (*Handler, error) {
 	h.logger = zap.NewNop() // TestLogs looks at what is logged
 	h.issuer.logger = h.logger
 	return h, h.Validate()
+}
+
+// withTestIssuer gives a block that issues tokens, publishes keys or uses
+// key auto the issuer it needs when it names none (a Caddyfile site takes
+// it from its address; these blocks stand in no site): the host of the
+// test requests.
+func withTestIssuer(block string) string {
+	if strings.Contains(block, "\n issuer ") || !(strings.Contains(block, "\n login ") ||
+		strings.Contains(block, "\n jwks_endpoint ") || strings.Contains(block, " auto")) {
+		return block
+	}
+	return strings.Replace(block, "jwt_auth {\n", "jwt_auth {\n issuer http://example.com\n", 1)
 }
 
 func mustProvision(t testing.TB, block string) *Handler {

@@ -70,6 +70,10 @@ type issuerDeps struct {
 
 	// audience is the aud of issued tokens; empty for none.
 	audience string
+
+	// leeway is the guard's clock skew: a token is accepted until its exp
+	// plus this, so revocations last as long.
+	leeway time.Duration
 }
 
 // verifiedToken is what the issuer learns from a token the guard accepted.

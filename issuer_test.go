@@ -53,7 +53,7 @@ func TestIssuerNeedsOnlyItsDeps(t *testing.T) {
 	}
 	w = httptest.NewRecorder()
 	if err := is.endpoint("/.well-known/openid-configuration")(w, httptest.NewRequest(http.MethodGet, "http://example.com/.well-known/openid-configuration", nil)); err != nil ||
-		!strings.Contains(w.Body.String(), `"issuer":"https://issuer.example"`) || !strings.Contains(w.Body.String(), `"jwks_uri":"http://example.com/jwks"`) {
+		!strings.Contains(w.Body.String(), `"issuer":"https://issuer.example"`) || !strings.Contains(w.Body.String(), `"jwks_uri":"https://issuer.example/jwks"`) {
 		t.Errorf("discovery: %s %v", w.Body, err)
 	}
 }

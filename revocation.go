@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 )
@@ -258,4 +260,53 @@ func (rl *revocationList) syncLogged(ctx context.Context) {
 	if err := rl.sync(ctx); err != nil && ctx.Err() == nil {
 		rl.logger.Error("reading revocations from storage", zap.Error(err))
 	}
+}
+
+// revocationPool holds one revocation list per storage in the process,
+// shared by every handler on that storage and kept across config reloads
+// (the new config's handlers take it before the old ones let it go): one
+// sync per storage, however many sites.
+var revocationPool = caddy.NewUsagePool()
+
+// pooledRevocations is a pooled list and the life of its sync.
+type pooledRevocations struct {
+	*revocationList
+	stop context.CancelFunc
+}
+
+// Destruct stops the sync when the last handler on the storage is gone.
+func (p *pooledRevocations) Destruct() error {
+	p.stop()
+	return nil
+}
+
+// storageID names a storage for the pool: its String where it has one
+// (Caddy's file system storage says its path, so each config's instance of
+// it is the same storage), else its type and address.
+func storageID(s certmagic.Storage) string {
+	if str, ok := s.(fmt.Stringer); ok {
+		return fmt.Sprintf("%T:%s", s, str)
+	}
+	return fmt.Sprintf("%T:%p", s, s)
+}
+
+// acquireRevocations returns the process's revocation list for a storage,
+// starting its sync if it is the first: read once now, then every
+// syncInterval. The caller releases it with revocationPool.Delete(key).
+func acquireRevocations(storage certmagic.Storage) (rl *revocationList, key string, err error) {
+	key = storageID(storage)
+	val, _, err := revocationPool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		logger := caddy.Log().Named("http.handlers.jwt_auth")
+		rl := newRevocationList(storage, logger)
+		ctx, stop := context.WithCancel(context.Background())
+		if err := rl.sync(ctx); err != nil {
+			logger.Error("reading revocations from storage; retrying in the background", zap.Error(err))
+		}
+		go every(ctx, syncInterval, func() { rl.syncLogged(ctx) })
+		return &pooledRevocations{rl, stop}, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return val.(*pooledRevocations).revocationList, key, nil
 }

@@ -61,15 +61,13 @@ func (is *issuer) spend(ctx context.Context, sid, jti, next string) (family, err
 	return fam, is.storeFamily(ctx, sid, fam)
 }
 
-// endLogin revokes every token of a login (its sid) until the login could
-// last, and forgets its refresh family.
-func (is *issuer) endLogin(ctx context.Context, sid string, until time.Time) error {
-	if data, err := is.storage.Load(ctx, storageKey(familyDir, sid)); err == nil {
-		var fam family
-		if json.Unmarshal(data, &fam) == nil && time.Unix(fam.Until, 0).After(until) {
-			until = time.Unix(fam.Until, 0)
-		}
-	}
+// endLogin revokes every token of a login (its sid) and forgets its
+// refresh family. Without the family no refresh token of the login is
+// spent again, so the revocation needs to outlive only the login's access
+// tokens: the latest was issued before now and is accepted until its exp
+// plus the leeway.
+func (is *issuer) endLogin(ctx context.Context, sid string) error {
+	until := now().Add(is.accessTTL + is.leeway)
 	if err := is.revocations.revoke(ctx, sid, until); err != nil {
 		return err
 	}
@@ -122,7 +120,7 @@ func (is *issuer) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 	sid, jti, sub := t.sid, t.jti, t.sub
 	acct, known := is.users.current.Load().accounts[sub]
 	if !known || acct.disabled {
-		_ = is.endLogin(r.Context(), sid, now().Add(is.refreshTTL))
+		_ = is.endLogin(r.Context(), sid)
 		return is.refuseRefresh(w, r, errRefreshInvalid)
 	}
 
@@ -133,7 +131,7 @@ func (is *issuer) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 	if _, err := is.spend(r.Context(), sid, jti, nextJTI); err != nil {
 		if errors.Is(err, errRefreshReused) {
 			is.logger.Warn("refresh token reused; login revoked", zap.String("user", sub), zap.String("client_ip", clientIP(r)))
-			if err := is.endLogin(r.Context(), sid, now().Add(is.refreshTTL)); err != nil {
+			if err := is.endLogin(r.Context(), sid); err != nil {
 				return caddyhttp.Error(http.StatusServiceUnavailable, err)
 			}
 		}
@@ -243,11 +241,12 @@ func (is *issuer) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// revokeIdentity revokes an access token until its exp, and its login.
+// revokeIdentity revokes an access token for as long as it could
+// otherwise be accepted — its exp plus the leeway — and its login.
 func (is *issuer) revokeIdentity(ctx context.Context, id verifiedToken) error {
-	until := now().Add(is.accessTTL)
+	until := now().Add(is.accessTTL + is.leeway)
 	if id.exp != nil {
-		until = *id.exp
+		until = id.exp.Add(is.leeway)
 	}
 	if id.jti != "" {
 		if err := is.revocations.revoke(ctx, id.jti, until); err != nil {
@@ -255,7 +254,7 @@ func (is *issuer) revokeIdentity(ctx context.Context, id verifiedToken) error {
 		}
 	}
 	if id.sid != "" {
-		return is.endLogin(ctx, id.sid, until)
+		return is.endLogin(ctx, id.sid)
 	}
 	return nil
 }

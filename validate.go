@@ -59,7 +59,10 @@ func (h Handler) Validate() error {
 			return fmt.Errorf("claim_header: %w", err)
 		}
 	}
-	return h.IssuerConfig.Validate()
+	if err := h.IssuerConfig.Validate(); err != nil {
+		return err
+	}
+	return h.validateIssuer()
 }
 
 // Validate checks one key: a file, or key auto with one of its algorithms
@@ -88,3 +91,24 @@ var (
 	_ caddy.Validator = Handler{}
 	_ caddy.Validator = KeyConfig{}
 )
+
+// validateIssuer checks that the issuer is fixed at load: a handler that
+// issues tokens or publishes keys writes and announces its issuer, which
+// the Caddyfile takes from the site's address (see siteIssuer) and JSON
+// must give; and a handler that verifies key auto tokens without issuing
+// them must say whose it accepts, since every site on the storage shares
+// the key.
+func (h Handler) validateIssuer() error {
+	if len(h.Issuers) > 0 {
+		return nil
+	}
+	if h.Login != "" || h.JWKSEndpoint != "" {
+		return errors.New("issuer: needed when the site's address names no host (the issuer that login and jwks_endpoint write is fixed at load, never taken from a request)")
+	}
+	for _, kc := range h.Keys {
+		if kc.Auto != "" {
+			return errors.New("issuer: needed with key auto when this handler serves no login (the key is shared by every site on the storage: name the issuer whose tokens are accepted here)")
+		}
+	}
+	return nil
+}

@@ -49,6 +49,9 @@ func TestConfigMistakes(t *testing.T) {
 		{"login_limit 0 1m", `{"login_limit":{"window":"1m"}}`, "login_limit: expected a positive count"},
 		{"login_limit 5 -1m", `{"login_limit":{"count":5,"window":"-1m"}}`, "login_limit: expected a positive count and window"},
 		{"cookie {\n same_site loose\n }", `{"cookie":{"same_site":"loose"}}`, "cookie: same_site must be lax, strict or none"},
+		{"login /login\n user alice " + hash, `{"login":"/login","users":[{"name":"alice","password":"` + hash + `"}]}`, "issuer: needed when the site's address names no host"},
+		{"jwks_endpoint /jwks", `{"jwks_endpoint":"/jwks"}`, "issuer: needed when the site's address names no host"},
+		{"key auto", `{"keys":[{"auto":"ES256"}]}`, "issuer: needed with key auto when this handler serves no login"},
 		{"trusted_origins app.example", `{"trusted_origins":["app.example"]}`, "trusted_origins:"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
@@ -86,13 +89,13 @@ func TestConfigAccepted(t *testing.T) {
 		"leeway 0s\n max_lifetime 0s",
 		"leeway 5m",
 		"refresh_ttl 0s",
-		"key auto EdDSA {\n rotate 24h\n }",
+		"key auto EdDSA {\n rotate 24h\n }\n issuer https://auth.example",
 		"redirect https://login.example/",
 		"jwks http://127.0.0.1:9/jwks",
 		"login_limit 1 1s",
 		"cookie {\n same_site none\n }",
 		"trusted_origins https://app.example",
-		"logout /logout\n jwks_endpoint /jwks",
+		"logout /logout\n jwks_endpoint /jwks\n issuer https://auth.example",
 	} {
 		var h Handler
 		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("jwt_auth {\n " + block + "\n}")); err != nil {
