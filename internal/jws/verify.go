@@ -78,14 +78,17 @@ func (v *Verifier) now() time.Time {
 // and x5c are never read.
 func (t *Token) checkSignature(keys *KeySet, refresh bool) error {
 	method := methods[t.Alg]
-	if method == nil || (!keys.remote && !keys.Accepts(t.Alg)) {
-		return ErrAlgorithm // with remote sets, a new alg may come with a new kid
+	if method == nil {
+		return ErrAlgorithm
 	}
 	if t.headerErr != nil {
 		return t.headerErr
 	}
-	if t.Refresh != refresh {
+	if t.Refresh != refresh { // before the keys: each kind has keys of its own
 		return ErrTokenType
+	}
+	if !keys.remote && !keys.Accepts(t.Alg) {
+		return ErrAlgorithm // with remote sets, a new alg may come with a new kid
 	}
 	candidates, err := keys.lookup(t.Kid, t.HasKid, t.Alg)
 	if err != nil {
