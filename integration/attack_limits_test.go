@@ -153,8 +153,10 @@ func TestAttackTimeClaims(t *testing.T) {
 			{"exp a minute ago with a fraction", tok(fmt.Sprintf(`,"exp":%d.9`, now-61)), "expired", "token expired"},
 			{"nbf two minutes ahead with a fraction", tok(exp + fmt.Sprintf(`,"nbf":%d.5`, now+120)), "not_yet_valid", "token not yet valid"},
 			{"iat two minutes ahead with a fraction", tok(exp + fmt.Sprintf(`,"iat":%d.25`, now+120)), "not_yet_valid", "token not yet valid"},
-			{"nbf 4e18", tok(exp + `,"nbf":4e18`), "not_yet_valid", "token not yet valid"},
-			{"iat 999999999999999999", tok(exp + `,"iat":999999999999999999`), "not_yet_valid", "token not yet valid"},
+			// After exp: a token valid from after it expires is refused as
+			// such (issue 19), not as merely early.
+			{"nbf 4e18", tok(exp + `,"nbf":4e18`), "bad_claims", "claim has wrong type"},
+			{"iat 999999999999999999", tok(exp + `,"iat":999999999999999999`), "bad_claims", "claim has wrong type"},
 			{"exp 0x7fffffff in hex (not JSON)", tok(`,"exp":0x7fffffff`), "malformed", "token malformed"},
 			{"exp with a leading zero (not JSON)", tok(fmt.Sprintf(`,"exp":0%d`, now+600)), "malformed", "token malformed"},
 			{"exp with a plus sign (not JSON)", tok(fmt.Sprintf(`,"exp":+%d`, now+600)), "malformed", "token malformed"},

@@ -200,6 +200,9 @@ func clusterConfig(t *testing.T, storage, key, hash string) string {
 http://localhost:{$CLUSTER_PORT} {
 	jwt_auth {
 		%s
+		# One site served by every instance: here each instance has an
+		# address of its own (a port), so the site names its issuer.
+		issuer http://cluster.test
 		login /login
 		refresh /refresh
 		logout /logout

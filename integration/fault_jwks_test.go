@@ -179,12 +179,13 @@ func TestFaultJWKSOutageUnderLoad(t *testing.T) {
 			t.Errorf("IdP %s: %d unknown-kid tokens not answered 401 \"unknown signing key\"; first: %q", s.name, c.wrong, append(c.samples, c.errs...))
 		}
 		// The ones that arrived while the refetch hung waited for it, and
-		// no longer than the 10 s fetch timeout (plus a generous margin).
-		if c.slowest > 10*time.Second+faultNoHang {
-			t.Errorf("IdP %s: an unknown-kid token waited %v: past the 10 s fetch timeout", s.name, c.slowest)
+		// no longer than 3 s (plus a generous margin): the fetch goes on
+		// in the background.
+		if c.slowest > 3*time.Second+faultNoHang {
+			t.Errorf("IdP %s: an unknown-kid token waited %v: past the 3 s a request may wait for a refetch", s.name, c.slowest)
 		}
 	}
-	if c := perSite["hang"]; c.slowest < 5*time.Second {
+	if c := perSite["hang"]; c.slowest < 2500*time.Millisecond {
 		t.Errorf("no unknown-kid token waited on the hanging IdP (slowest %v): the hang was not exercised", c.slowest)
 	}
 

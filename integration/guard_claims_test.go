@@ -18,7 +18,8 @@ func TestIntegrationTimeClaims(t *testing.T) {
 		startCaddy(t, guardConfig(lines("secret "+hmac64)))
 		wantInvalid(t, "no exp", get(t, "/", tok(map[string]any{"exp": nil})), "bad_claims", "expiry missing")
 		wantInvalid(t, "exp a minute ago", get(t, "/", tok(map[string]any{"exp": unixIn(-time.Minute)})), "expired", "token expired")
-		wantOK(t, "exp 10s ago, within the 30s leeway", get(t, "/", tok(map[string]any{"exp": unixIn(-10 * time.Second)})), "ok alice")
+		wantOK(t, "exp 10s ago, within the 30s leeway", get(t, "/", tok(map[string]any{"exp": unixIn(-10 * time.Second), "iat": unixIn(-time.Hour)})), "ok alice")
+		wantInvalid(t, "exp 10s ago, issued after it", get(t, "/", tok(map[string]any{"exp": unixIn(-10 * time.Second)})), "bad_claims", "claim has wrong type")
 		wantInvalid(t, "nbf in a minute", get(t, "/", tok(map[string]any{"nbf": unixIn(time.Minute)})), "not_yet_valid", "token not yet valid")
 		wantOK(t, "nbf in 10s, within leeway", get(t, "/", tok(map[string]any{"nbf": unixIn(10 * time.Second)})), "ok alice")
 		wantOK(t, "nbf in the past", get(t, "/", tok(map[string]any{"nbf": unixIn(-time.Hour)})), "ok alice")
@@ -52,7 +53,7 @@ func TestIntegrationTimeClaims(t *testing.T) {
 
 	t.Run("leeway 2m", func(t *testing.T) {
 		startCaddy(t, guardConfig(lines("secret "+hmac64, "leeway 2m")))
-		wantOK(t, "exp 90s ago", get(t, "/", tok(map[string]any{"exp": unixIn(-90 * time.Second)})), "ok alice")
+		wantOK(t, "exp 90s ago", get(t, "/", tok(map[string]any{"exp": unixIn(-90 * time.Second), "iat": unixIn(-time.Hour)})), "ok alice")
 		wantOK(t, "nbf in 90s", get(t, "/", tok(map[string]any{"nbf": unixIn(90 * time.Second)})), "ok alice")
 		wantInvalid(t, "exp 3m ago", get(t, "/", tok(map[string]any{"exp": unixIn(-3 * time.Minute)})), "expired", "token expired")
 	})

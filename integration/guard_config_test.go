@@ -85,7 +85,7 @@ func TestIntegrationJSONConfig(t *testing.T) {
 		wantInvalid(t, "other issuer", get(t, "/", bearer(mint(t, jwt.SigningMethodHS256, []byte(hmac64), with(map[string]any{"iss": "https://c.example"}), nil))), "bad_claims", "issuer not accepted")
 		wantInvalid(t, "other audience", get(t, "/", bearer(mint(t, jwt.SigningMethodHS256, []byte(hmac64), with(map[string]any{"aud": "web"}), nil))), "bad_claims", "audience not accepted")
 		wantInvalid(t, "lifetime", get(t, "/", bearer(mint(t, jwt.SigningMethodHS256, []byte(hmac64), with(map[string]any{"exp": unixIn(3 * time.Hour)}), nil))), "bad_claims", "lifetime too long")
-		wantOK(t, "exp 10s ago within leeway", get(t, "/", bearer(mint(t, jwt.SigningMethodHS256, []byte(hmac64), with(map[string]any{"exp": unixIn(-10 * time.Second)}), nil))), "ok alice [alice]")
+		wantOK(t, "exp 10s ago within leeway", get(t, "/", bearer(mint(t, jwt.SigningMethodHS256, []byte(hmac64), with(map[string]any{"exp": unixIn(-10 * time.Second), "iat": unixIn(-time.Hour)}), nil))), "ok alice [alice]")
 		wantForbidden(t, "role user", get(t, "/", bearer(mint(t, jwt.SigningMethodHS256, []byte(hmac64), with(map[string]any{"role": "user"}), nil))))
 		wantForbidden(t, "team missing", get(t, "/", bearer(mint(t, jwt.SigningMethodHS256, []byte(hmac64), with(map[string]any{"team": nil}), nil))))
 		wantMissing(t, "no token", get(t, "/"))

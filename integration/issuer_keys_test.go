@@ -19,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // TestIssuerJWKS: key auto keeps its key in the storage, the JWKS lists
@@ -58,7 +60,11 @@ func TestIssuerJWKS(t *testing.T) {
 	}
 	pub := issPublicKey(t, jk)
 	issVerifyWith(t, "access token", tok.AccessToken, pub)
-	issVerifyWith(t, "refresh token", tok.RefreshToken, pub)
+	// A refresh token is useless to every other reader: signed with a
+	// key the JWKS never publishes.
+	if _, err := jwt.NewParser(jwt.WithoutClaimsValidation()).Parse(tok.RefreshToken, func(*jwt.Token) (any, error) { return pub, nil }); err == nil {
+		t.Error("the refresh token verifies with the published key")
+	}
 	// The key is the one kept in the storage.
 	stored := issStorageKey(t, storage, "ES256")
 	if sp, ok := stored.Public().(*ecdsa.PublicKey); !ok || !sp.Equal(pub) {
@@ -253,10 +259,13 @@ func TestIssuerSharedStorage(t *testing.T) {
 		}
 		respond "ok {http.auth.user.id}" 200
 	}
-	handle /b/* {
+	handle_path /b/* {
+		# The other instance: the same issuer and refresh endpoint (a
+		# refresh token is addressed to it), reached here under /b.
 		jwt_auth {
 			key auto
-			refresh /b/refresh
+			issuer `+baseURL+`
+			refresh /a/refresh
 			user alice `+hash+`
 		}
 		respond "ok {http.auth.user.id}" 200
@@ -268,13 +277,13 @@ func TestIssuerSharedStorage(t *testing.T) {
 	wantOK(t, "A's token on B", get(t, "/b/x", bearer(one.AccessToken)), "ok alice")
 
 	// A refresh on B spends the token for A too.
-	r := issRefreshJSON(t, "/b/refresh", one.RefreshToken)
+	r := issRefreshJSON(t, "/b/a/refresh", one.RefreshToken)
 	if r.Status != http.StatusOK {
 		t.Fatalf("A's refresh token on B: %s, want 200", r)
 	}
 	two := issDecodeTokens(t, "refresh on B", r)
 	issWantJSONError(t, "the spent token on A", issRefreshJSON(t, "/a/refresh", one.RefreshToken), http.StatusUnauthorized, "invalid_grant")
-	issWantJSONError(t, "B's newest refresh token after reuse on A", issRefreshJSON(t, "/b/refresh", two.RefreshToken), http.StatusUnauthorized, "invalid_grant")
+	issWantJSONError(t, "B's newest refresh token after reuse on A", issRefreshJSON(t, "/b/a/refresh", two.RefreshToken), http.StatusUnauthorized, "invalid_grant")
 	issWantRevoked(t, "B's newest access token on A", get(t, "/a/x", bearer(two.AccessToken)))
 
 	// A logout on A.
@@ -290,7 +299,7 @@ func TestIssuerSharedStorage(t *testing.T) {
 	t.Logf("revocations reached the other instance in %s", took)
 	issWantRevoked(t, "after logout, on B", get(t, "/b/x", bearer(three.AccessToken)))
 	issWantRevoked(t, "after reuse, on B", get(t, "/b/x", bearer(two.AccessToken)))
-	issWantJSONError(t, "refresh of the logged-out login on B", issRefreshJSON(t, "/b/refresh", three.RefreshToken), http.StatusUnauthorized, "invalid_grant")
+	issWantJSONError(t, "refresh of the logged-out login on B", issRefreshJSON(t, "/b/a/refresh", three.RefreshToken), http.StatusUnauthorized, "invalid_grant")
 }
 
 // TestIssuerLoadErrors: issuer configurations refused at load, naming

@@ -111,11 +111,14 @@ func TestIssuerLoginJSON(t *testing.T) {
 
 	// The refresh token.
 	rh, rc := issParts(t, tok.RefreshToken)
-	if rh["alg"] != "ES256" || rh["typ"] != "refresh+jwt" || rh["kid"] != kid {
-		t.Errorf("refresh token header %v: want alg ES256, typ refresh+jwt, kid %q", rh, kid)
+	// Signed with a key derived from the signing key, never published, and
+	// addressed to the refresh endpoint: no other reader accepts it.
+	if rh["alg"] != "HS256" || rh["typ"] != "refresh+jwt" || rh["kid"] != "refresh."+kid {
+		t.Errorf("refresh token header %v: want alg HS256, typ refresh+jwt, kid %q", rh, "refresh."+kid)
 	}
-	if rc["sid"] != sid || rc["sub"] != "alice" || rc["iss"] != baseURL || rc["jti"] == jti || rc["jti"] == "" {
-		t.Errorf("refresh claims %v: want sid %q, sub alice, iss %s, a jti of its own", rc, sid, baseURL)
+	if rc["sid"] != sid || rc["sub"] != "alice" || rc["iss"] != baseURL || rc["jti"] == jti || rc["jti"] == "" ||
+		rc["aud"] != baseURL+"/auth/refresh" {
+		t.Errorf("refresh claims %v: want sid %q, sub alice, iss %s, aud %[3]s/auth/refresh, a jti of its own", rc, sid, baseURL)
 	}
 	if riat, rexp := issInt(t, "refresh", rc, "iat"), issInt(t, "refresh", rc, "exp"); rexp-riat != 604800 {
 		t.Errorf("refresh iat %d exp %d: want exp = iat+604800", riat, rexp)

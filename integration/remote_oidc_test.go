@@ -100,8 +100,9 @@ func TestRemoteKeysNotPublished(t *testing.T) {
 	r1, e1 := remoteRSAKey(t, "remote-rsa"), remoteECKey(t, "remote-ec")
 	idp := newRemoteIdP(t, r1, e1)
 	startCaddy(t, remoteGuard(t, "jwks "+idp.JWKSURL(), "key auto ES256", "jwks_endpoint /.jwks"))
-	// The remote keys are in use...
-	wantOK(t, "remote key verifies", get(t, "/", bearer(r1.sign(t, remoteClaims("alice", "", nil)))), "ok alice")
+	// The remote keys are in use (for the issuer the site names: a
+	// handler that publishes keys issues as its site's address)...
+	wantOK(t, "remote key verifies", get(t, "/", bearer(r1.sign(t, remoteClaims("alice", baseURL, nil)))), "ok alice")
 
 	r := get(t, "/.jwks")
 	if r.Status != http.StatusOK {
@@ -127,7 +128,7 @@ func TestRemoteKeysNotPublished(t *testing.T) {
 	// ...also after a refetch brought another remote key.
 	r2 := remoteRSAKey(t, "remote-rsa-2")
 	idp.behave(func(b *remoteIdPBehaviour) { b.keys = append(b.keys, r2) })
-	wantOK(t, "rotated remote key", get(t, "/", bearer(r2.sign(t, remoteClaims("bob", "", nil)))), "ok bob")
+	wantOK(t, "rotated remote key", get(t, "/", bearer(r2.sign(t, remoteClaims("bob", baseURL, nil)))), "ok bob")
 	if r := get(t, "/.jwks"); strings.Contains(r.Body, r2.kid) || strings.Contains(r.Body, r1.kid) {
 		t.Errorf("/.jwks after a refetch publishes remote keys: %s", r.Body)
 	}
@@ -194,7 +195,8 @@ func TestRemoteMetrics(t *testing.T) {
 		t.Errorf("after load, %s = %v, want 2 (one per remote source at provision)", remoteSeries("jwks_fetches_total", "ok"), got)
 	}
 
-	admin := remoteHS(t, remoteClaims("root", "", map[string]any{"role": "admin"}))
+	// The site issues tokens (login), so it accepts its own issuer's.
+	admin := remoteHS(t, remoteClaims("root", baseURL, map[string]any{"role": "admin"}))
 	// validations
 	wantOK(t, "ok #1", get(t, "/x", bearer(admin)), "ok root")
 	wantOK(t, "ok #2", get(t, "/y", bearer(admin)), "ok root")
@@ -203,8 +205,8 @@ func TestRemoteMetrics(t *testing.T) {
 	}
 	wantInvalidDescription(t, "malformed", get(t, "/x", bearer("not.a.token")), "")                              // invalid
 	wantInvalidDescription(t, "bad signature", get(t, "/x", bearer(a1.sign(t, remoteClaims("x", "", nil)))), "") // invalid
-	wantInvalidDescription(t, "expired", get(t, "/x", bearer(remoteHS(t, remoteClaims("x", "", map[string]any{"role": "admin", "exp": time.Now().Add(-time.Hour).Unix()})))), "token expired")
-	if r := get(t, "/x", bearer(remoteHS(t, remoteClaims("guest", "", nil)))); r.Status != http.StatusForbidden { // forbidden
+	wantInvalidDescription(t, "expired", get(t, "/x", bearer(remoteHS(t, remoteClaims("x", baseURL, map[string]any{"role": "admin", "exp": time.Now().Add(-time.Hour).Unix(), "iat": time.Now().Add(-2 * time.Hour).Unix()})))), "token expired")
+	if r := get(t, "/x", bearer(remoteHS(t, remoteClaims("guest", baseURL, nil)))); r.Status != http.StatusForbidden { // forbidden
 		t.Errorf("no role: got %s, want 403", r)
 	}
 
