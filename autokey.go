@@ -8,7 +8,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -178,15 +180,19 @@ func (a *autoKeys) create(ctx context.Context) (*key, error) {
 }
 
 // retire keeps the public half of a key that stops signing, with the time
-// it stopped.
+// it stopped, and the secret its refresh tokens are signed with (so that a
+// login outlives a rotation; it is as secret as the current key beside
+// it).
 func (a *autoKeys) retire(ctx context.Context, k *key) error {
 	der, err := x509.MarshalPKIXPublicKey(k.public)
 	if err != nil {
 		return err
 	}
-	data := pem.EncodeToMemory(&pem.Block{
-		Type: "PUBLIC KEY", Headers: map[string]string{"Retired": now().UTC().Format(time.RFC3339)}, Bytes: der,
-	})
+	headers := map[string]string{"Retired": now().UTC().Format(time.RFC3339)}
+	if k.refreshSecret != nil {
+		headers["Refresh-Secret"] = base64.StdEncoding.EncodeToString(k.refreshSecret)
+	}
+	data := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Headers: headers, Bytes: der})
 	return a.storage.Store(ctx, a.retiredPrefix()+k.kid+".pem", data)
 }
 
@@ -222,6 +228,9 @@ func (a *autoKeys) loadRetired(ctx context.Context) ([]*key, error) {
 			continue
 		}
 		if k, err := a.parse(data, false); err == nil {
+			if secret, err := base64.StdEncoding.DecodeString(block.Headers["Refresh-Secret"]); err == nil && len(secret) == sha256.Size {
+				k.refreshSecret = secret
+			}
 			keys = append(keys, k)
 		}
 	}

@@ -37,7 +37,7 @@ func newKeyRing(keys []*key, remote bool) (*keyRing, error) {
 	}
 	var refresh []*jws.Key
 	for _, k := range keys {
-		if k.refreshSecret != nil {
+		if len(k.refreshSecret) >= minSecretBytes { // never an empty or short HMAC key
 			refresh = append(refresh, &jws.Key{ID: refreshKid(k), Algs: []string{"HS256"}, Public: k.refreshSecret, Issuers: k.issuers})
 		}
 	}
