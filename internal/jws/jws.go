@@ -208,6 +208,7 @@ func (t *Token) readClaims() error {
 		return ErrMalformed
 	}
 	t.inner = inner
+	var ids [3][]byte // sub, jti, sid: quoted
 	for _, m := range members[:n] {
 		switch name := string(memberName(m)); name {
 		case "exp":
@@ -227,18 +228,45 @@ func (t *Token) readClaims() error {
 				t.badType = true
 				continue
 			}
-			switch s := jsonString(m.value); name {
-			case "sub":
-				t.Sub = s
-				t.badType = t.badType || s == ""
-			case "jti":
-				t.Jti = s
-			default:
-				t.Sid = s
-			}
+			ids[strings.Index("subjtisid", name)/3] = m.value
 		}
 	}
+	t.Sub, t.Jti, t.Sid = jsonStrings(ids)
+	t.badType = t.badType || ids[0] != nil && t.Sub == ""
 	return nil
+}
+
+// jsonStrings decodes quoted JSON strings (nil: absent, ""). Those
+// without escapes, the usual case, share one allocation.
+func jsonStrings(quoted [3][]byte) (a, b, c string) {
+	var all strings.Builder
+	size := 0
+	for _, q := range quoted {
+		if q != nil && !hasEscape(q) {
+			size += len(q) - 2
+		}
+	}
+	all.Grow(size)
+	var out [3]string
+	var ends [3]int
+	for i, q := range quoted {
+		switch {
+		case q == nil:
+		case hasEscape(q):
+			out[i] = jsonString(q)
+		default:
+			all.Write(q[1 : len(q)-1])
+		}
+		ends[i] = all.Len()
+	}
+	text, start := all.String(), 0
+	for i, q := range quoted {
+		if q != nil && !hasEscape(q) {
+			out[i] = text[start:ends[i]]
+		}
+		start = ends[i]
+	}
+	return out[0], out[1], out[2]
 }
 
 // isAudience tells whether a raw aud value has its RFC 7519 type: a
