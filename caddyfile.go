@@ -104,6 +104,7 @@ func siteIssuer(h httpcaddyfile.Helper) string {
 //		redirect <url>
 //		except   <path>...
 //		claim_header <claim> <header>
+//		forward_token
 //
 //		login    <path>
 //		refresh  <path>
@@ -228,15 +229,11 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser, sub string) erro
 		case "refresh_ttl":
 			h.RefreshTTL = &value
 		}
-	case "allow_missing_exp", "optional":
+	case "allow_missing_exp", "optional", "forward_token":
 		if len(args) != 0 {
 			return d.Errf("%s: takes no arguments", sub)
 		}
-		if sub == "optional" {
-			h.Optional = true
-		} else {
-			h.AllowMissingExp = true
-		}
+		*map[string]*bool{"optional": &h.Optional, "allow_missing_exp": &h.AllowMissingExp, "forward_token": &h.ForwardToken}[sub] = true
 	case "require":
 		if len(args) == 0 {
 			return d.Errf("require: expected <claim> [<value>...]")

@@ -122,11 +122,21 @@ type Handler struct {
 	// are always removed first.
 	ClaimHeaders []ClaimHeader `json:"claim_headers,omitempty"`
 
+	// ForwardToken keeps the access token in the request passed on, as
+	// the client sent it. Default: the token the guard read (the
+	// Authorization header's Bearer value, the query parameter or the
+	// token cookie) is removed, so an upstream never sees it; the refresh
+	// cookie is removed always.
+	ForwardToken bool `json:"forward_token,omitempty"`
+
 	// IssuerConfig holds the login, refresh, logout and JWKS endpoints.
 	IssuerConfig
 
 	leeway   time.Duration
 	verifier *jws.Verifier
+	// refreshCookieName is the refresh cookie, which never goes past the
+	// guard.
+	refreshCookieName string
 	// refreshVerifier checks refresh tokens: this handler's issuer, and
 	// the refresh endpoint as their audience.
 	refreshVerifier *jws.Verifier
@@ -218,6 +228,7 @@ func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error 
 	if err := h.provisionKeys(ctx, storage); err != nil {
 		return err
 	}
+	h.refreshCookieName = cookieDefaults(h.Cookie).Name + "_refresh"
 	h.verifier = h.newVerifier()
 	h.refreshVerifier = &jws.Verifier{
 		Leeway: h.leeway, Issuers: h.Issuers, Audiences: []string{refreshAudience(h.Issuers, h.Refresh)},
@@ -343,18 +354,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	h.stripIdentityHeaders(r)
 	if h.passesWithoutToken(r) {
-		return next.ServeHTTP(w, r)
+		return h.passAnonymously(w, r, next)
 	}
 
-	raw, fromCookie, err := h.extract(r)
+	raw, src, err := h.extractFrom(r)
 	if err == errMissing && h.Optional {
 		h.metrics.validated("missing")
-		return next.ServeHTTP(w, r)
+		return h.passAnonymously(w, r, next)
 	}
 	if err != nil {
 		return h.refuse(w, r, err)
 	}
-	if fromCookie && h.csrf.Check(r) != nil {
+	if src.Source == "cookie" && h.csrf.Check(r) != nil {
 		return h.refuse(w, r, errCrossOrigin)
 	}
 	id, err := h.verify(raw)
@@ -365,9 +376,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.refuse(w, r, err)
 	}
 	h.publish(r, id)
+	h.forget(r, src)
 	h.metrics.validated("ok")
 	w.Header()["Cache-Control"] = privateNoCache
 	return next.ServeHTTP(w, r)
+}
+
+// passAnonymously lets a request go on without an identity: its
+// {http.auth.user.*} placeholders read as empty, never as literal text,
+// and the refresh cookie stays behind.
+func (h *Handler) passAnonymously(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Map(anonymousUser)
+	}
+	h.forget(r, nil)
+	return next.ServeHTTP(w, r)
+}
+
+// anonymousUser answers every {http.auth.user.*} placeholder with "".
+func anonymousUser(key string) (any, bool) {
+	if strings.HasPrefix(key, "http.auth.user.") {
+		return "", true
+	}
+	return nil, false
 }
 
 // privateNoCache is set on every response the guard authenticated: shared

@@ -47,8 +47,12 @@ func TestOptional(t *testing.T) {
 	if res.status != 0 || res.next.Header.Get("X-User") != "" {
 		t.Errorf("anonymous: status %d, X-User %q", res.status, res.next.Header.Get("X-User"))
 	}
-	if id, known := res.repl.GetString("http.auth.user.id"); known || id != "" {
-		t.Errorf("anonymous request has an identity %q", id)
+	// Empty, never left as literal text: "Hello {http.auth.user.id}"
+	// reads "Hello " to an anonymous visitor.
+	for _, key := range []string{"http.auth.user.id", "http.auth.user.email"} {
+		if v, known := res.repl.GetString(key); !known || v != "" {
+			t.Errorf("anonymous request: %s = %q (known %v), want empty", key, v, known)
+		}
 	}
 	if res := serve(t, h, bearer("a.b.c")); res.status != 401 {
 		t.Errorf("bad token with optional: status %d", res.status)
@@ -203,5 +207,82 @@ func TestLogsNeverHoldTheToken(t *testing.T) {
 		if s, ok := f.(string); ok && strings.Contains(s, tok[:20]) {
 			t.Errorf("log holds the token: %v", fields)
 		}
+	}
+}
+
+// TestTokenNeverPassedOn: the token the guard read — Authorization's
+// Bearer value, the query parameter, the token cookie — and the refresh
+// cookie are removed before the next handler; other credentials, cookies
+// and parameters stay as they were; forward_token keeps the access token.
+func TestTokenNeverPassedOn(t *testing.T) {
+	tok := mint(t, "HS256", []byte(testSecret), valid(nil), nil)
+	for _, tc := range []struct {
+		name, from string
+		forward    bool
+		setup      func(r *http.Request)
+		check      func(t *testing.T, r *http.Request)
+	}{
+		{"bearer", "", false, func(r *http.Request) {
+			r.Header.Add("Authorization", "Bearer "+tok)
+			r.Header.Add("Authorization", "Basic YTpi")
+		}, func(t *testing.T, r *http.Request) {
+			if got := r.Header.Values("Authorization"); len(got) != 1 || got[0] != "Basic YTpi" {
+				t.Errorf("Authorization passed on: %q", got)
+			}
+		}},
+		{"cookie", "", false, func(r *http.Request) {
+			r.Header.Set("Cookie", "theme=dark; access_token="+tok+"; access_token_refresh=r1; lang=en")
+		}, func(t *testing.T, r *http.Request) {
+			if got := r.Header.Get("Cookie"); got != "theme=dark; lang=en" {
+				t.Errorf("Cookie passed on: %q", got)
+			}
+		}},
+		{"query", "query token", false, func(r *http.Request) {
+			r.URL.RawQuery = "a=1&token=" + tok + "&b=%20x"
+		}, func(t *testing.T, r *http.Request) {
+			if r.URL.RawQuery != "a=1&b=%20x" {
+				t.Errorf("query passed on: %q", r.URL.RawQuery)
+			}
+		}},
+		{"custom header", "header X-Token", false, func(r *http.Request) {
+			r.Header.Set("X-Token", tok)
+		}, func(t *testing.T, r *http.Request) {
+			if r.Header.Get("X-Token") != "" {
+				t.Error("X-Token passed on")
+			}
+		}},
+		{"forward_token", "", true, func(r *http.Request) {
+			r.Header.Set("Authorization", "Bearer "+tok)
+			r.Header.Set("Cookie", "access_token_refresh=r1")
+		}, func(t *testing.T, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer "+tok || r.Header.Get("Cookie") != "" {
+				t.Errorf("forward_token: Authorization %q, Cookie %q", r.Header.Get("Authorization"), r.Header.Get("Cookie"))
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			block := "jwt_auth {\n secret " + testSecret + "\n"
+			if tc.from != "" {
+				block += " from " + tc.from + "\n"
+			}
+			if tc.forward {
+				block += " forward_token\n"
+			}
+			h := mustProvision(t, block+"}")
+			r := httptest.NewRequest(http.MethodGet, "http://example.com/x", nil)
+			tc.setup(r)
+			res := serve(t, h, r)
+			if res.status != 0 {
+				t.Fatalf("status %d", res.status)
+			}
+			tc.check(t, res.next)
+		})
+	}
+	// On a path served without a token, the refresh cookie stays behind too.
+	h := mustProvision(t, "jwt_auth {\n secret "+testSecret+"\n except /public/*\n}")
+	r := httptest.NewRequest(http.MethodGet, "http://example.com/public/a", nil)
+	r.Header.Set("Cookie", "access_token_refresh=r1; theme=dark")
+	if res := serve(t, h, r); res.status != 0 || res.next.Header.Get("Cookie") != "theme=dark" {
+		t.Errorf("except: status %d, Cookie %q", res.status, res.next.Header.Get("Cookie"))
 	}
 }

@@ -3,6 +3,8 @@ package caddyjwt
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/caddyjwt/caddyjwt/internal/jws"
@@ -37,7 +39,16 @@ func (s TokenSource) validate() error {
 // extract reads the token from the first configured source present, and
 // tells whether that source was a cookie.
 func (h *Handler) extract(r *http.Request) (tok string, cookie bool, err error) {
-	for _, s := range h.tokenFrom {
+	tok, src, err := h.extractFrom(r)
+	return tok, src != nil && src.Source == "cookie", err
+}
+
+// extractFrom reads the token from the first configured source present,
+// and tells which source it was.
+func (h *Handler) extractFrom(r *http.Request) (string, *TokenSource, error) {
+	for i, s := range h.tokenFrom {
+		var tok string
+		var err error
 		switch s.Source {
 		case "header":
 			tok, err = fromHeader(r, s.Name)
@@ -47,10 +58,88 @@ func (h *Handler) extract(r *http.Request) (tok string, cookie bool, err error) 
 			tok, err = single(r.URL.Query()[s.Name])
 		}
 		if err != nil || tok != "" {
-			return tok, s.Source == "cookie", err
+			return tok, &h.tokenFrom[i], err
 		}
 	}
-	return "", false, errMissing
+	return "", nil, errMissing
+}
+
+// forget removes from the request what the handlers after the guard must
+// never see: the token it read, from its source (unless forward_token),
+// and the refresh cookie, wherever it reaches.
+func (h *Handler) forget(r *http.Request, src *TokenSource) {
+	if src != nil && !h.ForwardToken {
+		switch src.Source {
+		case "header":
+			removeBearer(r.Header, src.Name)
+		case "cookie":
+			removeCookie(r.Header, src.Name)
+		case "query":
+			r.URL.RawQuery = removeQuery(r.URL.RawQuery, src.Name)
+		}
+	}
+	removeCookie(r.Header, h.refreshCookieName)
+}
+
+// removeBearer removes a header carrying a token: from Authorization the
+// Bearer values only (another scheme's credentials are not the guard's to
+// take), any other header whole.
+func removeBearer(header http.Header, name string) {
+	if !strings.EqualFold(name, "Authorization") {
+		header.Del(name)
+		return
+	}
+	values := header["Authorization"]
+	kept := values[:0:0]
+	for _, v := range values {
+		if scheme, _, _ := strings.Cut(strings.TrimSpace(v), " "); !strings.EqualFold(scheme, "Bearer") {
+			kept = append(kept, v)
+		}
+	}
+	if len(kept) == 0 {
+		delete(header, "Authorization")
+		return
+	}
+	header["Authorization"] = kept
+}
+
+// removeCookie removes every cookie of a name from the Cookie headers,
+// keeping the others as the client wrote them.
+func removeCookie(header http.Header, name string) {
+	values := header["Cookie"]
+	if name == "" || !slices.ContainsFunc(values, func(v string) bool { return strings.Contains(v, name) }) {
+		return
+	}
+	var kept []string
+	for _, v := range values {
+		var parts []string
+		for part := range strings.SplitSeq(v, ";") {
+			if n, _, _ := strings.Cut(strings.TrimSpace(part), "="); n != name {
+				parts = append(parts, strings.TrimSpace(part))
+			}
+		}
+		if len(parts) > 0 {
+			kept = append(kept, strings.Join(parts, "; "))
+		}
+	}
+	if len(kept) == 0 {
+		delete(header, "Cookie")
+		return
+	}
+	header["Cookie"] = kept
+}
+
+// removeQuery removes a parameter from a raw query, keeping the others as
+// they were written.
+func removeQuery(raw, name string) string {
+	var kept []string
+	for part := range strings.SplitSeq(raw, "&") {
+		key, _, _ := strings.Cut(part, "=")
+		if k, err := url.QueryUnescape(key); err != nil || k != name {
+			kept = append(kept, part)
+		}
+	}
+	return strings.Join(kept, "&")
 }
 
 // fromHeader reads a bare token, or a Bearer token from Authorization;
