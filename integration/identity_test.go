@@ -333,7 +333,8 @@ func TestIdentityFixedIssuer(t *testing.T) {
 	dir := keyDir(t)
 	ecKey := writeFile(t, dir, "ec.pem", pkcs8PEM(t, keys(t).ec256))
 	for label, cfg := range map[string]string{
-		"http://:PORT with login":       globalOptions(dir) + regressSite(fmt.Sprintf("http://:%d", httpPort), "key auto", "login /auth/login", "user alice "+hash),
+		"http://:PORT with login":       globalOptions(dir) + regressSite(fmt.Sprintf("http://:%d", httpPort), "key "+ecKey+" k1", "login /auth/login", "user alice "+hash),
+		"http://:PORT, key auto, login": globalOptions(dir) + regressSite(fmt.Sprintf("http://:%d", httpPort), "key auto", "login /auth/login", "user alice "+hash),
 		":PORT with jwks_endpoint":      globalOptions(dir) + regressSite(fmt.Sprintf(":%d", httpPort), "key "+ecKey+" k1", "jwks_endpoint /jwks"),
 		"key auto without login/issuer": globalOptions(dir) + regressSite(baseURL, "key auto"),
 	} {
