@@ -191,7 +191,10 @@ func regressLoggedUser(t *testing.T, logFile, uri string) string {
 // TestIdentityTwoSites — attack: a token crosses sites. Two sites on one
 // Caddy and one storage, each with key auto (so one shared key) and its
 // own users: alice's access and refresh tokens from site A are refused on
-// site B, and bob's from B on A; each site's own tokens work. Holds:
+// site B, and bob's from B on A; each site's own tokens work. A refusal
+// on B must also leave A's login alone: with the refresh binding removed,
+// B still answers 401 (alice is none of its users) but spends her refresh
+// token in the shared storage, which the last checks catch. Holds:
 // caddyfile.go (parseCaddyfile: the site's address as the issuer of a
 // handler that serves login) and the issuer check it feeds
 // (caddyjwt.go h.issuers / the verifier, keysources.go's key binding, the
