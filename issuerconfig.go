@@ -124,6 +124,9 @@ func (c IssuerConfig) Validate() error {
 		if u.Name == "" {
 			return errors.New("user: a name is needed")
 		}
+		if err := checkUserName(u.Name); err != nil {
+			return fmt.Errorf("user %s: bad name: %w", quoteUserName(u.Name), err)
+		}
 	}
 	if c.Cookie != nil {
 		if err := c.Cookie.Validate(); err != nil {
