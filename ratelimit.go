@@ -163,11 +163,14 @@ func retryAfter(wait time.Duration) int {
 }
 
 // passwordChecks bounds the password checks (bcrypt, argon2id) running at
-// once in the process, whichever handler asks: as many as Go may run
-// threads (GOMAXPROCS, the cores Caddy may use), so that a flood of logins
-// never takes more than the CPU the checks can use, and guarded requests
-// never queue behind them.
-var passwordChecks = newCheckPool(runtime.GOMAXPROCS(0))
+// once in the process, whichever handler asks: one less than the threads
+// Go may run at once (GOMAXPROCS, the cores Caddy may use), and at least
+// one. A flood of logins so never takes more CPU than that, and one core
+// stays free for guarded requests: on 2 cores, with every core hashing,
+// a guarded GET's p99 during a flood was 10 times what it is with one
+// left free (BenchmarkGuardDuringLoginFlood). On a single core, checks
+// and guarded requests share it.
+var passwordChecks = newCheckPool(runtime.GOMAXPROCS(0) - 1)
 
 // checkPool is a semaphore with a bounded queue: size checks run, at most
 // size more wait for one of them to end (about one check's time, as size
