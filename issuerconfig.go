@@ -37,7 +37,8 @@ type IssuerConfig struct {
 	// UsersFile is a JSON file
 	// {"<name>": {"password": "<hash>", "claims": {...}, "disabled": false}}
 	// or htpasswd lines name:hash, reloaded when it changes. A file that
-	// stops parsing keeps the last good users. Config users win over file
+	// stops parsing keeps the last good users; at load, a file that is
+	// empty or does not parse is an error. Config users win over file
 	// users of the same name.
 	UsersFile string `json:"users_file,omitempty"`
 
@@ -123,6 +124,9 @@ func (c IssuerConfig) Validate() error {
 	for _, u := range c.Users {
 		if u.Name == "" {
 			return errors.New("user: a name is needed")
+		}
+		if err := checkUserName(u.Name); err != nil {
+			return fmt.Errorf("user %s: bad name: %w", quoteUserName(u.Name), err)
 		}
 	}
 	if c.Cookie != nil {

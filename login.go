@@ -2,6 +2,8 @@ package caddyjwt
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,17 +48,12 @@ func (is *issuer) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	ip := clientIP(r)
-	if wait := max(is.byIP.wait(ip), is.byUser.wait(creds.Username)); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
-		is.logLoginFailure(r, creds.Username, "rate limited")
-		is.metrics.loggedIn("rate_limited")
-		return caddyhttp.Error(http.StatusTooManyRequests, errors.New("too many failed logins"))
+	acct, ok, err := is.checkPassword(w, r, ip, creds)
+	if err != nil {
+		return err
 	}
-	acct, ok := is.users.current.Load().check(creds.Username, creds.Password)
 	if !ok {
-		is.byIP.fail(ip)
-		is.byUser.fail(creds.Username)
-		is.logLoginFailure(r, creds.Username, "invalid credentials")
+		is.logLoginFailure(r, logUserName(creds.Username), "invalid credentials")
 		is.metrics.loggedIn("invalid_credentials")
 		if creds.form {
 			page := loginPage{Return: safeReturn(creds.Return), Username: creds.Username, Error: "Wrong user name or password."}
@@ -79,6 +76,57 @@ func (is *issuer) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	return writeToken(w, tok)
+}
+
+// checkPassword checks the credentials under login_limit and on the
+// bounded pool of password checks; ok is false for wrong credentials (one
+// hash comparison was made), err a 429 or 503 to answer (none was made).
+//
+// The attempt is reserved with the address's and the user name's limits
+// before the password is checked, so that attempts arriving at once never
+// check more passwords than the limits allow: an attempt whose limit is
+// used up or promised to attempts under way gets 429. A failed check
+// takes the reservation's token; a success, or an attempt refused by the
+// pool, gives it back (a right password does not eat the user's budget,
+// and an attempt whose password was never checked told nothing). With
+// every check slot taken and the short queue full, the answer is 503 with
+// Retry-After: 1.
+func (is *issuer) checkPassword(w http.ResponseWriter, r *http.Request, ip string, creds credentials) (*account, bool, error) {
+	userKey := limiterUserKey(creds.Username)
+	byIP, wait := is.byIP.reserve(ip)
+	var byUser *attempt
+	if byIP != nil {
+		if byUser, wait = is.byUser.reserve(userKey); byUser == nil {
+			byIP.release()
+		}
+	} else {
+		wait = max(wait, is.byUser.wait(userKey))
+	}
+	if byUser == nil {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+		is.logLoginFailure(r, logUserName(creds.Username), "rate limited")
+		is.metrics.loggedIn("rate_limited")
+		return nil, false, caddyhttp.Error(http.StatusTooManyRequests, errors.New("too many failed logins"))
+	}
+	if !passwordChecks.acquire(r.Context()) {
+		byIP.release()
+		byUser.release()
+		w.Header().Set("Retry-After", "1")
+		is.logger.Debug("login refused: every password check slot is busy",
+			zap.String("user", logUserName(creds.Username)), zap.String("client_ip", ip))
+		is.metrics.loggedIn("busy")
+		return nil, false, caddyhttp.Error(http.StatusServiceUnavailable, errors.New("password checks busy"))
+	}
+	acct, ok := is.users.current.Load().check(creds.Username, creds.Password)
+	passwordChecks.release()
+	if !ok {
+		byIP.fail()
+		byUser.fail()
+		return nil, false, nil
+	}
+	byIP.release()
+	byUser.release()
+	return acct, true, nil
 }
 
 // startLogin issues the first tokens of a new login and records its
@@ -182,4 +230,25 @@ func isLocalPath(s string) bool {
 	}
 	u, err := url.Parse(s)
 	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil
+}
+
+// limiterUserKey is the per-user login_limit key of a requested name: the
+// name itself, or for a name no user may have (checkUserName) a digest of
+// it behind a NUL, which no user name holds, so that such a name is
+// limited on its own, never as another user, and keeps its key small.
+func limiterUserKey(name string) string {
+	if checkUserName(name) == nil {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return "\x00" + hex.EncodeToString(sum[:])
+}
+
+// logUserName is a requested name as logged: as it is, or quoted and cut
+// when no user may have it.
+func logUserName(name string) string {
+	if checkUserName(name) == nil {
+		return name
+	}
+	return quoteUserName(name)
 }

@@ -11,9 +11,11 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 	"go.uber.org/zap"
@@ -53,21 +55,60 @@ type account struct {
 	disabled bool
 }
 
+// maxUserName is the longest user name, in bytes.
+const maxUserName = 256
+
+// checkUserName refuses a user name that two readers could read as two
+// names, or that could pass for another: invalid UTF-8, a control
+// character (C0, DEL, C1), U+FFFD (what a JSON decoder makes of a bad byte
+// or a lone surrogate escape, so a name holding it may not be the name
+// written), or more than maxUserName bytes. The empty name is left to the
+// callers.
+func checkUserName(name string) error {
+	if len(name) > maxUserName {
+		return fmt.Errorf("longer than %d bytes", maxUserName)
+	}
+	if !utf8.ValidString(name) {
+		return errors.New("not valid UTF-8")
+	}
+	for _, r := range name {
+		switch {
+		case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f:
+			return fmt.Errorf("holds the control character %U", r)
+		case r == utf8.RuneError:
+			return errors.New("holds U+FFFD (a bad byte or escape, decoded)")
+		}
+	}
+	return nil
+}
+
+// quoteUserName quotes a user name for an error or a log line: escaped,
+// and cut to 64 bytes.
+func quoteUserName(name string) string {
+	if len(name) > 64 {
+		return strconv.Quote(name[:64]) + "..."
+	}
+	return strconv.Quote(name)
+}
+
 func newAccount(u User) (*account, error) {
+	if err := checkUserName(u.Name); err != nil {
+		return nil, fmt.Errorf("user %s: bad name: %w", quoteUserName(u.Name), err)
+	}
 	a := &account{hash: []byte(u.Password), claims: u.Claims, disabled: u.Disabled}
 	switch {
 	case strings.HasPrefix(u.Password, "$2a$"), strings.HasPrefix(u.Password, "$2b$"), strings.HasPrefix(u.Password, "$2y$"):
 		if _, err := bcrypt.Cost(a.hash); err != nil {
-			return nil, fmt.Errorf("user %q: bad bcrypt hash: %w", u.Name, err)
+			return nil, fmt.Errorf("user %s: bad bcrypt hash: %w", quoteUserName(u.Name), err)
 		}
 		a.comparer, a.bcrypt = caddyauth.BcryptHash{}, true
 	case strings.HasPrefix(u.Password, "$argon2id$"):
 		if _, _, err := caddyauth.DecodeHash(a.hash); err != nil {
-			return nil, fmt.Errorf("user %q: bad argon2id hash: %w", u.Name, err)
+			return nil, fmt.Errorf("user %s: bad argon2id hash: %w", quoteUserName(u.Name), err)
 		}
 		a.comparer = caddyauth.Argon2idHash{}
 	default:
-		return nil, fmt.Errorf("user %q: the password must be a bcrypt or argon2id hash (caddy hash-password)", u.Name)
+		return nil, fmt.Errorf("user %s: the password must be a bcrypt or argon2id hash (caddy hash-password)", quoteUserName(u.Name))
 	}
 	return a, nil
 }
@@ -102,10 +143,12 @@ type userSet struct {
 
 // check compares a password. Every path costs one hash comparison:
 // unknown and disabled users, and over-long bcrypt passwords, compare
-// against the decoy or their own hash and fail.
+// against the decoy or their own hash and fail. A name that no user may
+// have (checkUserName) is compared against the decoy as it is, never
+// turned into another.
 func (s *userSet) check(name, password string) (*account, bool) {
 	a := s.accounts[name]
-	if a == nil || name == "" {
+	if a == nil || name == "" || checkUserName(name) != nil {
 		_, _ = s.decoy.comparer.Compare(s.decoy.hash, []byte(password))
 		return nil, false
 	}
@@ -144,6 +187,9 @@ func newUserSet(config, file map[string]*account) (*userSet, error) {
 func parseUsersFile(data []byte) (map[string]*account, error) {
 	users := make(map[string]*account)
 	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
+		if !utf8.Valid(trimmed) {
+			return nil, fmt.Errorf("JSON: not valid UTF-8 at byte %d", invalidUTF8At(data))
+		}
 		var entries map[string]User
 		dec := json.NewDecoder(bytes.NewReader(trimmed))
 		dec.UseNumber()
@@ -169,6 +215,9 @@ func parseUsersFile(data []byte) (map[string]*account, error) {
 		if text == "" || strings.HasPrefix(text, "#") {
 			continue
 		}
+		if !utf8.ValidString(text) {
+			return nil, fmt.Errorf("line %d: not valid UTF-8", line)
+		}
 		name, hash, ok := strings.Cut(text, ":")
 		if !ok || name == "" {
 			return nil, fmt.Errorf("line %d: expected name:hash", line)
@@ -180,6 +229,19 @@ func parseUsersFile(data []byte) (map[string]*account, error) {
 		users[name] = a
 	}
 	return users, sc.Err()
+}
+
+// invalidUTF8At is the offset of the first byte of data that is not
+// valid UTF-8, or len(data).
+func invalidUTF8At(data []byte) int {
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(data)
 }
 
 // userStore holds the current users and reloads the users file when it
@@ -212,6 +274,11 @@ func newUserStore(users []User, file string, logger *zap.Logger) (*userStore, er
 		var err error
 		if fromFile, st.stamp, err = readUsersFile(file); err != nil {
 			return nil, fmt.Errorf("users_file %s: %w", file, err)
+		}
+		// An empty file at load is refused as the watcher refuses it: a
+		// reload with a file being rewritten must not drop every user.
+		if len(fromFile) == 0 {
+			return nil, fmt.Errorf("users_file %s: no users in the file", file)
 		}
 	}
 	set, err := newUserSet(st.config, fromFile)

@@ -199,3 +199,106 @@ func TestUsersFileReload(t *testing.T) {
 		t.Errorf("a plaintext user line: %v", err)
 	}
 }
+
+// TestUsersFileEmptyAtLoad: a config load with a users file that is empty
+// or does not parse fails, naming the file (the watcher keeps the last
+// good users instead, TestUsersFileReload). Issue 19, item 4.
+func TestUsersFileEmptyAtLoad(t *testing.T) {
+	hash := bcryptHash(t, "pw", bcrypt.MinCost)
+	for label, content := range map[string]string{
+		"empty":                "",
+		"blank lines":          "\n  \n",
+		"comments only":        "# nobody yet\n",
+		"empty JSON object":    "{}",
+		"does not parse":       "alice:garbage\n",
+		"truncated JSON":       `{"alice": {"password": "` + hash,
+		"JSON with a bad name": `{"al\u0007ice": {"password": "` + hash + `"}}`,
+	} {
+		file := filepath.Join(t.TempDir(), "users.txt")
+		if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := newUserStore([]User{{Name: "bob", Password: hash}}, file, zap.NewNop()); err == nil || !strings.Contains(err.Error(), "users_file "+file) {
+			t.Errorf("%s: newUserStore: %v, want an error naming %s", label, err, file)
+		}
+		// Provision, as caddy run and caddy reload do it.
+		_, err := provision(t, "jwt_auth {\n secret "+testSecret+"\n user bob "+hash+"\n users_file "+file+"\n login /login\n}")
+		if err == nil || !strings.Contains(err.Error(), file) {
+			t.Errorf("%s: provision: %v, want an error naming %s", label, err, file)
+		}
+	}
+}
+
+// TestUserNameRules: a user name that is not valid UTF-8, holds a control
+// character or U+FFFD, or is longer than 256 bytes is refused at load,
+// the error naming the entry; on a reload the last good users stay.
+// Issue 16.
+func TestUserNameRules(t *testing.T) {
+	hash := bcryptHash(t, "pw", bcrypt.MinCost)
+	for _, good := range []string{"alice", "zoë", "Ünïcödé-用户", "a b", strings.Repeat("n", 256), "alice@example.com"} {
+		if err := checkUserName(good); err != nil {
+			t.Errorf("checkUserName(%q): %v", good, err)
+		}
+		if _, err := parseUsersFile([]byte(good + ":" + hash + "\n")); err != nil {
+			t.Errorf("htpasswd %q: %v", good, err)
+		}
+	}
+	for _, tc := range []struct{ label, file, want string }{
+		{"htpasswd, NUL", "bob:" + hash + "\nal\x00ice:" + hash + "\n", "line 2"},
+		{"htpasswd, DEL", "al\x7fice:" + hash + "\n", "line 1"},
+		{"htpasswd, C1", "al\u0085ice:" + hash + "\n", "line 1: user \"al\\u0085ice\""},
+		{"htpasswd, bad UTF-8", "al\xffice:" + hash + "\n", "line 1: not valid UTF-8"},
+		{"htpasswd, too long", strings.Repeat("n", 257) + ":" + hash + "\n", "longer than 256 bytes"},
+		{"JSON, escaped control", `{"al\u0001ice": {"password": "` + hash + `"}}`, `user "al\x01ice": bad name`},
+		{"JSON, C1 escape", `{"al\u009fice": {"password": "` + hash + `"}}`, `control character U+009F`},
+		{"JSON, lone surrogate", `{"al\ud800ice": {"password": "` + hash + `"}}`, "U+FFFD"},
+		{"JSON, bad UTF-8", "{\"al\xffice\": {\"password\": \"" + hash + "\"}}", "not valid UTF-8 at byte 4"},
+		{"JSON, too long", `{"` + strings.Repeat("n", 300) + `": {"password": "` + hash + `"}}`, "longer than 256 bytes"},
+	} {
+		_, err := parseUsersFile([]byte(tc.file))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error with %q", tc.label, err, tc.want)
+		}
+		if err != nil && len(err.Error()) > 300 {
+			t.Errorf("%s: the error quotes too much: %d bytes", tc.label, len(err.Error()))
+		}
+	}
+
+	// user lines in the config: Validate refuses them, naming the user.
+	for _, name := range []string{"al\x00ice", "al\u0085ice", "al\xffice", strings.Repeat("n", 257)} {
+		cfg := IssuerConfig{Login: "/login", Users: []User{{Name: name, Password: hash}}}
+		if err := cfg.Validate(); err == nil || !strings.HasPrefix(err.Error(), "user ") || !strings.Contains(err.Error(), "bad name") {
+			t.Errorf("user line %q: %v, want a bad name error", name, err)
+		}
+		if _, err := newUserStore(cfg.Users, "", zap.NewNop()); err == nil {
+			t.Errorf("user %q: newUserStore accepted it", name)
+		}
+	}
+
+	// The watcher: a file with a bad name keeps the last good users, and
+	// the error is logged.
+	file := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(file, []byte("bob:"+hash+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.ErrorLevel)
+	st, err := newUserStore(nil, file, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte("bob:"+hash+"\ncar\x1bol:"+hash+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(file, later, later); err != nil {
+		t.Fatal(err)
+	}
+	st.reload()
+	if _, ok := st.current.Load().check("bob", "pw"); !ok {
+		t.Error("a file with a bad name lost the last good users")
+	}
+	entries := logs.FilterMessage("users file does not parse; keeping the last good users").All()
+	if len(entries) != 1 || !strings.Contains(entries[0].ContextMap()["error"].(string), "line 2") {
+		t.Errorf("logged %v, want one error naming line 2", entries)
+	}
+}
