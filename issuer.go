@@ -35,6 +35,7 @@ type issuer struct {
 	users      *userStore
 	byIP       *failureLimiter
 	byUser     *failureLimiter
+	shared     *failureShare // the limits' counts shared with the cluster
 	loginPage  *template.Template
 	endpoints  map[string]func(http.ResponseWriter, *http.Request) error
 }
@@ -131,6 +132,10 @@ func (is *issuer) provisionLogin() error {
 	}
 	is.byIP = newFailureLimiter(limit.Count, time.Duration(limit.Window))
 	is.byUser = newFailureLimiter(limit.Count, time.Duration(limit.Window))
+	if is.storage != nil {
+		is.shared = newFailureShare(is.storage, is.name, time.Duration(limit.Window),
+			map[string]*failureLimiter{"ip": is.byIP, "user": is.byUser}, is.logger)
+	}
 	if is.loginPage, err = loadLoginPage(is.LoginPage); err != nil {
 		return err
 	}
@@ -151,6 +156,9 @@ func (is *issuer) start(ctx context.Context) {
 	}
 	if is.Refresh != "" {
 		go every(ctx, familySweepInterval, func() { is.deleteExpiredFamilies(ctx) })
+	}
+	if is.shared != nil {
+		go every(ctx, syncInterval, func() { is.shared.syncLogged(ctx) })
 	}
 }
 

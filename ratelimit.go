@@ -2,6 +2,8 @@ package caddyjwt
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"math"
 	"runtime"
 	"sync"
@@ -29,6 +31,23 @@ type failureLimiter struct {
 	buckets  map[string]*bucket
 	overflow *bucket
 	swept    time.Time // last sweep for idle limiters, at most one a second
+	// failures counts, per hashed key, the failures recorded here, for
+	// the cluster (failureShare); pruned once older than a window.
+	failures map[string]failCount
+}
+
+// failCount is a key's failures recorded on this instance and when the
+// last one was (Unix seconds).
+type failCount struct {
+	N  int64 `json:"n"`
+	At int64 `json:"at"`
+}
+
+// hashKey is how a key is kept: the first 128 bits of its SHA-256, so
+// that what the cluster shares names no address or user.
+func hashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:16])
 }
 
 // bucket is a key's token bucket and its attempts under way, each of
@@ -45,6 +64,7 @@ func newFailureLimiter(count int, window time.Duration) *failureLimiter {
 		burst:    count,
 		buckets:  make(map[string]*bucket),
 		overflow: &bucket{lim: rate.NewLimiter(limit, count)},
+		failures: make(map[string]failCount),
 	}
 }
 
@@ -80,6 +100,7 @@ func (b *bucket) available(t time.Time) float64 {
 // wait is how long key must wait before its next attempt; zero when it
 // may try now. Attempts under way count as failures until they end.
 func (fl *failureLimiter) wait(key string) time.Duration {
+	key = hashKey(key)
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
 	b, ok := fl.buckets[key]
@@ -106,6 +127,7 @@ func (fl *failureLimiter) waitFor(b *bucket, t time.Time) time.Duration {
 // promised to an attempt under way, it returns the attempt, which must
 // end with fail or release; otherwise nil and how long to wait.
 func (fl *failureLimiter) reserve(key string) (*attempt, time.Duration) {
+	key = hashKey(key)
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
 	b := fl.bucket(key)
@@ -113,13 +135,14 @@ func (fl *failureLimiter) reserve(key string) (*attempt, time.Duration) {
 		return nil, wait
 	}
 	b.pending++
-	return &attempt{fl: fl, b: b}, 0
+	return &attempt{fl: fl, b: b, key: key}, 0
 }
 
 // attempt is a reserved attempt under way.
 type attempt struct {
 	fl   *failureLimiter
 	b    *bucket
+	key  string // hashed
 	done bool
 }
 
@@ -147,14 +170,51 @@ func (a *attempt) end(failed bool) {
 	a.b.pending--
 	if failed {
 		a.b.lim.Allow()
+		a.fl.countFailure(a.key)
 	}
 }
 
 // fail records a failed attempt of key that was not reserved.
 func (fl *failureLimiter) fail(key string) {
+	key = hashKey(key)
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
 	fl.bucket(key).lim.Allow()
+	fl.countFailure(key)
+}
+
+// countFailure notes a failure of a hashed key for the cluster. Callers
+// hold mu.
+func (fl *failureLimiter) countFailure(key string) {
+	c := fl.failures[key]
+	c.N++
+	c.At = now().Unix()
+	fl.failures[key] = c
+}
+
+// recentFailures are the failures counted here whose last one is after
+// since; older ones are forgotten.
+func (fl *failureLimiter) recentFailures(since time.Time) map[string]failCount {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	out := make(map[string]failCount, len(fl.failures))
+	for key, c := range fl.failures {
+		if c.At <= since.Unix() {
+			delete(fl.failures, key)
+			continue
+		}
+		out[key] = c
+	}
+	return out
+}
+
+// takeRemote takes n failures another instance counted for a hashed key
+// out of this instance's bucket, leaving it in debt if need be (at most a
+// burst's worth).
+func (fl *failureLimiter) takeRemote(key string, n int) {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	fl.bucket(key).lim.ReserveN(time.Now(), min(n, fl.burst))
 }
 
 // retryAfter is the Retry-After value for a wait: whole seconds, at least 1.
