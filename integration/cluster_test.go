@@ -16,7 +16,7 @@ import (
 // the README's "State shared across instances" describes a cluster: one
 // `key auto` key for both, a logout on one refused by the other within
 // 10 s, a refresh token spent once across both, nothing lost on restart,
-// and key rotation picked up by both.
+// failed logins counted for both, and key rotation picked up by both.
 func TestCluster(t *testing.T) {
 	bin := buildCaddy(t)
 	hash := bcryptHash(t, nodePassword)
@@ -108,6 +108,36 @@ func clusterSharedState(t *testing.T, bin, hash string) {
 	if got := clusterKid(t, b.login(t).AccessToken); got != kid {
 		t.Errorf("restarted B signs with kid %s, want %s", got, kid)
 	}
+
+	// 5. Failed logins count for the cluster: alice's limit (5 a minute)
+	// spent on A holds on B within the sync interval — polled with the
+	// right password, which B would otherwise let in (and which spends
+	// nothing).
+	wrong := `{"username":"alice","password":"wrong"}`
+	for i := range 5 {
+		if status, body := a.post(t, "/login", "", wrong); status != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d on A: %d %q", i, status, body)
+		}
+	}
+	if status, _ := a.post(t, "/login", "", wrong); status != http.StatusTooManyRequests {
+		t.Fatalf("A over the limit: %d, want 429", status)
+	}
+	start = time.Now()
+	right := `{"username":"alice","password":"` + nodePassword + `"}`
+	for {
+		status, body := b.post(t, "/login", "", right)
+		if status == http.StatusTooManyRequests {
+			break
+		}
+		if status != http.StatusOK {
+			t.Fatalf("alice on B while A's count travels: %d %q", status, body)
+		}
+		if time.Since(start) > nodeMaxSync {
+			t.Fatalf("B still lets alice in %v after A counted her limit", time.Since(start))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("failed logins on A refused alice on B after %v", time.Since(start).Round(time.Millisecond))
 }
 
 func clusterKeyRotation(t *testing.T, bin, hash string) {
