@@ -26,7 +26,11 @@ func TestExample(t *testing.T) {
 	runExample(t, bin)
 
 	mintToken := func(claims string) string {
-		out, err := inRepo(exec.Command("example/mint-token.sh", "demo-only-secret-do-not-use-0123456789", claims)).Output()
+		cmd := inRepo(exec.Command("example/mint-token.sh", "demo-only-secret-do-not-use-0123456789", claims))
+		// The example's issuer is its login site's address, moved with
+		// the ports by CADDYJWT_TEST_PORT_OFFSET.
+		cmd.Env = append(os.Environ(), fmt.Sprintf("ISSUER=http://localhost:%d", 8080+portOffset))
+		out, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("mint-token.sh: %v", err)
 		}
