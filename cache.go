@@ -10,10 +10,10 @@ import (
 
 // The verified-token cache holds at most cacheShards × cacheShardSize
 // tokens (65,536): a site's tens of thousands of active users each skip
-// the signature check. An entry costs about 250 bytes beside the token
-// text and its decoded payload, which the request and the identity hold
-// anyway (BenchmarkCacheEntryBytes measures it): about 60 MiB for a full
-// cache of 600-byte ES256 tokens.
+// the signature check. An entry costs 110 bytes (entry, slot and index;
+// BenchmarkCacheEntryBytes) beside what it keeps alive: the token text and
+// its identity (the decoded payload and a few strings), about twice the
+// token's length — some 100 MiB for a full cache of 600-byte tokens.
 const (
 	cacheShards    = 64
 	cacheShardSize = 1024
