@@ -323,6 +323,7 @@ func every(ctx context.Context, interval time.Duration, fn func()) {
 
 // Cleanup stops the background work.
 func (h *Handler) Cleanup() error {
+	h.keys.releaseRemoteKeys()
 	if h.revocationsKey != "" {
 		_, _ = revocationPool.Delete(h.revocationsKey)
 	}
