@@ -111,15 +111,15 @@ func (h *Handler) provisionKeys(ctx context.Context, storage certmagic.Storage) 
 // this handler's own: bound to issuers (jwks), narrowed to its algorithms,
 // rebuilding its ring and counting in its metrics.
 func (h *Handler) addRemoteKeys(jwksURL, issuer string, issuers []string) error {
-	p, poolKey, err := acquireRemoteKeys(jwksURL, issuer)
-	if err != nil {
-		return err
-	}
 	v := &remoteView{
-		src: p.remoteKeys, poolKey: poolKey, ready: p.ready,
 		algorithms: h.Algorithms, issuers: issuers,
 		changed: h.rebuildRing, metrics: h.metrics, logger: h.logger,
 	}
+	p, poolKey, err := acquireRemoteKeys(jwksURL, issuer, v)
+	if err != nil {
+		return err
+	}
+	v.src, v.poolKey, v.ready = p.remoteKeys, poolKey, p.ready
 	h.keys.sources = append(h.keys.sources, v)
 	h.keys.remotes = append(h.keys.remotes, v)
 	return nil
@@ -130,7 +130,8 @@ func (h *Handler) addRemoteKeys(jwksURL, issuer string, issuers []string) error 
 // slow or unreachable one does not hold up a config load.
 const remoteStartWait = 3 * time.Second
 
-// startRemoteKeys subscribes the handler to its remote key sets, which
+// startRemoteKeys has the handler told of new keys from its remote key
+// sets (it is subscribed since provisionKeys, for the fetch counts), which
 // their pool entries fetch and keep fresh in the background, and waits
 // for the first fetches at most remoteStartWait (a source fetched before,
 // by another handler or the previous config, is ready at once). A set
@@ -141,9 +142,9 @@ func (h *Handler) startRemoteKeys(ctx context.Context) {
 		return
 	}
 	for _, v := range h.keys.remotes {
-		v.src.subscribe(v)
+		v.live.Store(true)
 	}
-	h.rebuildRing() // keys fetched before the subscription
+	h.rebuildRing() // keys fetched before the handler went live
 	timeout := time.NewTimer(remoteStartWait)
 	defer timeout.Stop()
 	for _, v := range h.keys.remotes {

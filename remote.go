@@ -188,7 +188,9 @@ func (rk *remoteKeys) fetchKeys(ctx context.Context) (time.Duration, error) {
 	}
 	rk.set.Store(&keys)
 	for _, v := range rk.subscribers() {
-		v.changed()
+		if v.live.Load() {
+			v.changed()
+		}
 	}
 	return ttl, nil
 }
@@ -380,10 +382,13 @@ func (p *pooledRemote) Destruct() error {
 // acquireRemoteKeys returns the process's key set for a source, starting
 // its fetch and background refresh if it is the first to name it. The
 // caller releases it with remotePool.Delete(key).
-func acquireRemoteKeys(jwksURL, issuer string) (p *pooledRemote, key string, err error) {
+// v is subscribed before the first fetch starts, so that the fetch is
+// counted in its metrics; it is told of new keys once live.
+func acquireRemoteKeys(jwksURL, issuer string, v *remoteView) (p *pooledRemote, key string, err error) {
 	key = remoteSourceName(jwksURL, issuer)
-	val, _, err := remotePool.LoadOrNew(key, func() (caddy.Destructor, error) {
+	val, loaded, err := remotePool.LoadOrNew(key, func() (caddy.Destructor, error) {
 		rk := newRemoteKeys(jwksURL, issuer, caddy.Log().Named("http.handlers.jwt_auth"))
+		rk.subscribe(v)
 		ctx, stop := context.WithCancel(context.Background())
 		rk.life = ctx
 		p := &pooledRemote{remoteKeys: rk, stop: stop, ready: make(chan struct{})}
@@ -404,7 +409,11 @@ func acquireRemoteKeys(jwksURL, issuer string) (p *pooledRemote, key string, err
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", key, err)
 	}
-	return val.(*pooledRemote), key, nil
+	p = val.(*pooledRemote)
+	if loaded {
+		p.subscribe(v)
+	}
+	return p, key, nil
 }
 
 // remoteView is one handler's view of a shared remote key set: the keys
@@ -418,7 +427,8 @@ type remoteView struct {
 	ready      <-chan struct{}
 	algorithms []string
 	issuers    []string // jwks: the handler's issuers (nil: any)
-	changed    func()   // rebuilds the handler's key ring
+	changed    func()   // rebuilds the handler's key ring, once live
+	live       atomic.Bool
 	metrics    *metrics // counts the source's fetches
 	logger     *zap.Logger
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestRemoteKeysSharedByHandlers: 20 handlers naming one jwks URL fetch
@@ -86,6 +87,16 @@ func TestRemoteKeysSharedByHandlers(t *testing.T) {
 		t.Errorf("a handler narrowed to RS256 accepted an ES256 remote key: %d", res.status)
 	}
 
+	// Fetches are counted in each subscribed handler's metrics (each has
+	// a registry of its own here): the first handler saw the provision
+	// fetch and the refetch, the last only the refetch.
+	if got := fetchCount(handlers[0], "ok"); got != 2 {
+		t.Errorf("the first handler counted %v fetches, want 2", got)
+	}
+	if got := fetchCount(handlers[n-1], "ok"); got != 1 {
+		t.Errorf("the last handler counted %v fetches, want 1", got)
+	}
+
 	// Unknown kids on every other handler: the minute's refetch is spent
 	// for the source, whichever handler asks.
 	for _, h := range handlers {
@@ -107,4 +118,21 @@ func TestRemoteKeysSharedByHandlers(t *testing.T) {
 	if refs, ok := remotePool.References(key); ok {
 		t.Errorf("the pool entry outlived every handler: %d references", refs)
 	}
+}
+
+// fetchCount reads a handler's jwks fetch counter.
+func fetchCount(h *Handler, result string) float64 {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(h.metrics.jwksFetches)
+	families, _ := reg.Gather()
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
