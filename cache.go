@@ -19,6 +19,12 @@ const (
 	cacheShardSize = 1024
 )
 
+// cacheEnv, set to "off" in Caddy's environment, turns the cache off for
+// every handler provisioned after: a benchmarking aid, so that a load test
+// can measure what the cache is worth (bench/load.sh MODE=many). It is no
+// setting and nothing else reads it.
+const cacheEnv = "CADDYJWT_CACHE"
+
 // tokenCache remembers tokens whose signature and claims were checked, so
 // that a token presented again skips the signature check. It never admits
 // what a full check would now refuse:

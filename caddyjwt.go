@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -235,6 +236,9 @@ func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error 
 		Now: h.verifier.Now,
 	}
 	h.cache = newTokenCache()
+	if os.Getenv(cacheEnv) == "off" {
+		h.cache = nil // a benchmarking aid (bench/load.sh MODE=many), not a setting
+	}
 	h.redirectURL = redirectPrefix(h.Redirect)
 
 	if len(h.Except) > 0 {
@@ -334,6 +338,7 @@ func every(ctx context.Context, interval time.Duration, fn func()) {
 
 // Cleanup stops the background work.
 func (h *Handler) Cleanup() error {
+	h.keys.releaseRemoteKeys()
 	if h.revocationsKey != "" {
 		_, _ = revocationPool.Delete(h.revocationsKey)
 	}

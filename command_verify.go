@@ -244,7 +244,7 @@ func cmdVerificationKeys(ctx context.Context, opts verifierOptions) (*jws.KeySet
 		if err := checkRemoteURL(u); err != nil {
 			return nil, fmt.Errorf("jwks: %w", err)
 		}
-		rk := newRemoteKeys(u, "", nil, nil, zap.NewNop())
+		rk := newRemoteKeys(u, "", zap.NewNop()) // private: a one-off fetch, never pooled
 		if _, err := rk.fetch(ctx); err != nil {
 			return nil, fmt.Errorf("%s: %w", rk.source(), err)
 		}

@@ -257,7 +257,7 @@ func secretKey(secret string) (*key, error) {
 
 // narrow restricts every local key to the configured algorithms, which
 // must each be known and served by some key (unless remote key sets may
-// serve it: they come and go, and are narrowed with narrowRemote).
+// serve it: they come and go, and are narrowed by each handler's remoteView).
 func narrow(keys []*key, algorithms []string, haveRemote bool) error {
 	if len(algorithms) == 0 {
 		return nil
@@ -280,16 +280,4 @@ func narrow(keys []*key, algorithms []string, haveRemote bool) error {
 		}
 	}
 	return nil
-}
-
-// narrowRemote restricts keys fetched from elsewhere to the configured
-// algorithms, leaving out those that serve none.
-func narrowRemote(keys []*key, algorithms []string) []*key {
-	if len(algorithms) == 0 {
-		return keys
-	}
-	return slices.DeleteFunc(keys, func(k *key) bool {
-		k.algs = slices.DeleteFunc(k.algs, func(alg string) bool { return !slices.Contains(algorithms, alg) })
-		return len(k.algs) == 0
-	})
 }

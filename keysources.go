@@ -25,6 +25,7 @@ type keySource interface {
 // them, which the hot path loads atomically.
 type keyHolder struct {
 	sources []keySource
+	remotes []*remoteView // the remote sources among them, pooled
 	ring    atomic.Pointer[keyRing]
 	mu      sync.Mutex // serialises ring rebuilds
 }
@@ -79,13 +80,17 @@ func (h *Handler) provisionKeys(ctx context.Context, storage certmagic.Storage) 
 		local = append(local, auto.keys()...)
 	}
 	for _, u := range h.JWKS {
-		h.keys.sources = append(h.keys.sources, newRemoteKeys(u, "", h.Algorithms, bind, h.logger))
+		if err := h.addRemoteKeys(u, "", bind); err != nil {
+			return err
+		}
 	}
 	for _, iss := range h.OIDC {
 		// Tokens must carry the issuer, as configured or as its
 		// discovery document spells it, with or without a final slash.
 		h.issuers = append(h.issuers, strings.TrimSuffix(iss, "/"), strings.TrimSuffix(iss, "/")+"/")
-		h.keys.sources = append(h.keys.sources, newRemoteKeys("", iss, h.Algorithms, nil, h.logger))
+		if err := h.addRemoteKeys("", iss, nil); err != nil {
+			return err
+		}
 	}
 	if len(h.keys.sources) == 0 {
 		return errors.New("no key configured: set secret, key, jwks or oidc")
@@ -101,17 +106,23 @@ func (h *Handler) provisionKeys(ctx context.Context, storage certmagic.Storage) 
 	return nil
 }
 
-// remoteSources are the handler's remote key sets, wired to rebuild the
-// ring and count their fetches.
-func (h *Handler) remoteSources() []*remoteKeys {
-	var out []*remoteKeys
-	for _, src := range h.keys.sources {
-		if rk, ok := src.(*remoteKeys); ok {
-			rk.changed, rk.fetched = h.rebuildRing, h.metrics.jwksFetched
-			out = append(out, rk)
-		}
+// addRemoteKeys adds a remote key set, shared with every handler of the
+// process that names the same source (remotePool), seen through a view of
+// this handler's own: bound to issuers (jwks), narrowed to its algorithms,
+// rebuilding its ring and counting in its metrics.
+func (h *Handler) addRemoteKeys(jwksURL, issuer string, issuers []string) error {
+	v := &remoteView{
+		algorithms: h.Algorithms, issuers: issuers,
+		changed: h.rebuildRing, metrics: h.metrics, logger: h.logger,
 	}
-	return out
+	p, poolKey, err := acquireRemoteKeys(jwksURL, issuer, v)
+	if err != nil {
+		return err
+	}
+	v.src, v.poolKey, v.ready = p.remoteKeys, poolKey, p.ready
+	h.keys.sources = append(h.keys.sources, v)
+	h.keys.remotes = append(h.keys.remotes, v)
+	return nil
 }
 
 // remoteStartWait is how long provisioning waits for the first fetches,
@@ -119,42 +130,43 @@ func (h *Handler) remoteSources() []*remoteKeys {
 // slow or unreachable one does not hold up a config load.
 const remoteStartWait = 3 * time.Second
 
-// startRemoteKeys fetches each remote key set, then keeps it fresh in the
-// background until ctx is done. It waits for the first fetches at most
-// remoteStartWait; a set that cannot be fetched is retried in the
-// background, and its tokens are refused meanwhile.
+// startRemoteKeys has the handler told of new keys from its remote key
+// sets (it is subscribed since provisionKeys, for the fetch counts), which
+// their pool entries fetch and keep fresh in the background, and waits
+// for the first fetches at most remoteStartWait (a source fetched before,
+// by another handler or the previous config, is ready at once). A set
+// that cannot be fetched is retried in the background, and its tokens are
+// refused meanwhile.
 func (h *Handler) startRemoteKeys(ctx context.Context) {
-	var first sync.WaitGroup
-	for _, rk := range h.remoteSources() {
-		first.Add(1)
-		go func() {
-			ttl, err := rk.fetch(ctx)
-			first.Done()
-			if err != nil {
-				rk.logFailure(err)
-				ttl = remoteRetryFirst
-			}
-			rk.run(ctx, ttl)
-		}()
+	if len(h.keys.remotes) == 0 {
+		return
 	}
-	done := make(chan struct{})
-	go func() { first.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(remoteStartWait):
-	case <-ctx.Done():
+	for _, v := range h.keys.remotes {
+		v.live.Store(true)
+	}
+	h.rebuildRing() // keys fetched before the handler went live
+	timeout := time.NewTimer(remoteStartWait)
+	defer timeout.Stop()
+	for _, v := range h.keys.remotes {
+		select {
+		case <-v.ready:
+		case <-timeout.C:
+			return
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
-// fetchRemoteKeys fetches each remote key set once, for a one-off check
-// (caddy jwt verify): a set that cannot be fetched is an error.
-func (h *Handler) fetchRemoteKeys(ctx context.Context) error {
-	for _, rk := range h.remoteSources() {
-		if _, err := rk.fetch(ctx); err != nil {
-			return fmt.Errorf("%s: %w", rk.source(), err)
-		}
+// releaseRemoteKeys unsubscribes the handler from its remote key sets and
+// lets go of their pool entries.
+func (k *keyHolder) releaseRemoteKeys() {
+	if k == nil {
+		return
 	}
-	return nil
+	for _, v := range k.remotes {
+		v.release() // once, however often Cleanup is called
+	}
 }
 
 // startAutoKeyRotation checks rotating auto keys in the background, so
@@ -202,8 +214,8 @@ func (h *Handler) rebuildRing() {
 // and tells whether any found new keys.
 func (h *Handler) refetchKeys() bool {
 	changed := false
-	for _, src := range h.keys.sources {
-		if rk, ok := src.(*remoteKeys); ok && rk.refetch(h.background) {
+	for _, v := range h.keys.remotes {
+		if v.src.refetch(h.background) {
 			changed = true
 		}
 	}

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
 )
@@ -34,32 +36,37 @@ const (
 // remoteKeys is a key set fetched from a JWKS URL, or from the jwks_uri
 // an OpenID issuer's discovery document names. It is fetched at provision
 // and refreshed in the background; a failed fetch keeps the last good
-// keys.
+// keys. A server shares one per source across its handlers and config
+// reloads (remotePool); each handler takes the keys through a remoteView
+// of its own, which binds them to its issuers and narrows them to its
+// algorithms. The keys it holds are never changed once stored: views copy
+// them.
 type remoteKeys struct {
-	jwksURL    string // for jwks; found by discovery for oidc
-	issuer     string // for oidc: the issuer whose discovery is read
-	algorithms []string
-	issuers    []string // the iss values its keys speak for; nil: any
+	jwksURL    string   // for jwks; found by discovery for oidc
+	issuer     string   // for oidc: the issuer whose discovery is read
+	issuers    []string // oidc: the iss values its keys speak for; jwks: nil (each view binds its own)
 	client     *http.Client
 	logger     *zap.Logger
-	fetched    func(result string) // metrics: ok or error
-	changed    func()              // called when the keys changed
+	life       context.Context // the fetches' own life: the pool entry's
 	set        atomic.Pointer[[]*key]
 	group      singleflight.Group
 	mu         sync.Mutex
 	lastKidTry time.Time // guarded by mu
+
+	subsMu sync.Mutex
+	subs   map[*remoteView]struct{} // the handlers told of new keys and fetches
 }
 
-// newRemoteKeys makes a remote key set. Its keys speak only for issuers:
-// for an oidc source, its own issuer (with or without a final slash),
-// whatever issuers says; for a jwks source, issuers (nil: any).
-func newRemoteKeys(jwksURL, issuer string, algorithms, issuers []string, logger *zap.Logger) *remoteKeys {
+// newRemoteKeys makes a remote key set of its own (unpooled; caddy jwt
+// verify and tests). The keys of an oidc source speak only for its own
+// issuer (with or without a final slash).
+func newRemoteKeys(jwksURL, issuer string, logger *zap.Logger) *remoteKeys {
 	rk := &remoteKeys{
-		jwksURL:    jwksURL,
-		issuer:     strings.TrimSuffix(issuer, "/"),
-		algorithms: algorithms,
-		issuers:    issuers,
-		logger:     logger,
+		jwksURL: jwksURL,
+		issuer:  strings.TrimSuffix(issuer, "/"),
+		logger:  logger,
+		life:    context.Background(),
+		subs:    make(map[*remoteView]struct{}),
 		client: &http.Client{
 			Timeout: remoteTimeout,
 			CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -81,6 +88,15 @@ func newRemoteKeys(jwksURL, issuer string, algorithms, issuers []string, logger 
 	return rk
 }
 
+// remoteSourceName names a source: "jwks <url>" or "oidc <issuer>". It is
+// also the source's key in remotePool.
+func remoteSourceName(jwksURL, issuer string) string {
+	if issuer != "" {
+		return "oidc " + strings.TrimSuffix(issuer, "/")
+	}
+	return "jwks " + jwksURL
+}
+
 // checkRemoteURL allows https, and http only for loopback hosts.
 func checkRemoteURL(raw string) error {
 	u, err := url.Parse(raw)
@@ -100,12 +116,7 @@ func checkRemoteURL(raw string) error {
 	return fmt.Errorf("not an http(s) URL: %q", raw)
 }
 
-func (rk *remoteKeys) source() string {
-	if rk.issuer != "" {
-		return "oidc " + rk.issuer
-	}
-	return "jwks " + rk.jwksURL
-}
+func (rk *remoteKeys) source() string { return remoteSourceName(rk.jwksURL, rk.issuer) }
 
 func (rk *remoteKeys) keys() []*key {
 	if p := rk.set.Load(); p != nil {
@@ -130,8 +141,14 @@ func (rk *remoteKeys) fetchOnce(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		result = "error"
 	}
-	if rk.fetched != nil {
-		rk.fetched(result)
+	// Counted once per metrics registry, however many handlers of a
+	// config share the fetch.
+	counted := make(map[*prometheus.CounterVec]bool)
+	for _, v := range rk.subscribers() {
+		if m := v.metrics; m != nil && !counted[m.jwksFetches] {
+			counted[m.jwksFetches] = true
+			m.jwksFetched(result)
+		}
 	}
 	return ttl, err
 }
@@ -166,12 +183,14 @@ func (rk *remoteKeys) fetchKeys(ctx context.Context) (time.Duration, error) {
 		k.remote, k.signer, k.anyKid, k.refreshSecret = true, nil, false, nil
 		k.issuers = rk.issuers
 	}
-	if keys = narrowRemote(keys, rk.algorithms); len(keys) == 0 {
+	if len(keys) == 0 {
 		return 0, errors.New("no usable signature key in the key set")
 	}
 	rk.set.Store(&keys)
-	if rk.changed != nil {
-		rk.changed()
+	for _, v := range rk.subscribers() {
+		if v.live.Load() {
+			v.changed()
+		}
 	}
 	return ttl, nil
 }
@@ -282,10 +301,12 @@ func (rk *remoteKeys) logFailure(err error) {
 const refetchWait = 3 * time.Second
 
 // refetch fetches again for a token whose kid no key has: at most once a
-// minute, shared by every request that asks meanwhile. It tells whether
-// new keys came within refetchWait. ctx is the fetch's own life (the
-// handler's), not the request's: a request that stops waiting leaves the
-// fetch to finish for the requests after it.
+// minute per source, shared by every request (of any handler) that asks
+// meanwhile. It tells whether new keys came within refetchWait; every
+// subscribed handler's ring is rebuilt before it returns. The fetch runs
+// in the source's own life, not the request's: a request that stops
+// waiting leaves the fetch to finish for the requests after it. ctx (the
+// asking handler's life) only ends the wait.
 func (rk *remoteKeys) refetch(ctx context.Context) bool {
 	done := rk.group.DoChan("kid", func() (any, error) {
 		rk.mu.Lock()
@@ -296,7 +317,7 @@ func (rk *remoteKeys) refetch(ctx context.Context) bool {
 		rk.lastKidTry = time.Now()
 		rk.mu.Unlock()
 		before := rk.set.Load()
-		if _, err := rk.fetch(ctx); err != nil {
+		if _, err := rk.fetch(rk.life); err != nil {
 			rk.logFailure(err)
 			return false, nil
 		}
@@ -312,4 +333,153 @@ func (rk *remoteKeys) refetch(ctx context.Context) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// subscribe tells v of every fetch and every change of keys from now on.
+func (rk *remoteKeys) subscribe(v *remoteView) {
+	rk.subsMu.Lock()
+	rk.subs[v] = struct{}{}
+	rk.subsMu.Unlock()
+}
+
+func (rk *remoteKeys) unsubscribe(v *remoteView) {
+	rk.subsMu.Lock()
+	delete(rk.subs, v)
+	rk.subsMu.Unlock()
+}
+
+func (rk *remoteKeys) subscribers() []*remoteView {
+	rk.subsMu.Lock()
+	defer rk.subsMu.Unlock()
+	out := make([]*remoteView, 0, len(rk.subs))
+	for v := range rk.subs {
+		out = append(out, v)
+	}
+	return out
+}
+
+// remotePool holds one remote key set per source (jwks URL or oidc
+// issuer) in the process: fetched and refreshed once for every handler
+// that names it, and kept across config reloads (the new config's
+// handlers take it before the old ones let it go).
+var remotePool = caddy.NewUsagePool()
+
+// pooledRemote is a pooled key set, the life of its background refresh,
+// and ready, closed once the first fetch has been tried.
+type pooledRemote struct {
+	*remoteKeys
+	stop  context.CancelFunc
+	ready chan struct{}
+}
+
+// Destruct stops the refresh when the last handler naming the source is
+// gone.
+func (p *pooledRemote) Destruct() error {
+	p.stop()
+	return nil
+}
+
+// acquireRemoteKeys returns the process's key set for a source, starting
+// its fetch and background refresh if it is the first to name it. The
+// caller releases it with remotePool.Delete(key).
+// v is subscribed before the first fetch starts, so that the fetch is
+// counted in its metrics; it is told of new keys once live.
+func acquireRemoteKeys(jwksURL, issuer string, v *remoteView) (p *pooledRemote, key string, err error) {
+	key = remoteSourceName(jwksURL, issuer)
+	val, loaded, err := remotePool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		rk := newRemoteKeys(jwksURL, issuer, caddy.Log().Named("http.handlers.jwt_auth"))
+		rk.subscribe(v)
+		ctx, stop := context.WithCancel(context.Background())
+		rk.life = ctx
+		p := &pooledRemote{remoteKeys: rk, stop: stop, ready: make(chan struct{})}
+		go func() {
+			ttl, err := rk.fetch(ctx)
+			close(p.ready)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				rk.logFailure(err)
+				ttl = remoteRetryFirst
+			}
+			rk.run(ctx, ttl)
+		}()
+		return p, nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", key, err)
+	}
+	p = val.(*pooledRemote)
+	if loaded {
+		p.subscribe(v)
+	}
+	return p, key, nil
+}
+
+// remoteView is one handler's view of a shared remote key set: the keys
+// bound to the handler's issuers (jwks; an oidc source's keys speak for
+// their own issuer) and narrowed to its algorithms. They are copies, made
+// again when the set changes; a set left with no key this handler can use
+// keeps its last good keys.
+type remoteView struct {
+	src        *remoteKeys
+	poolKey    string // "" when unpooled
+	ready      <-chan struct{}
+	algorithms []string
+	issuers    []string // jwks: the handler's issuers (nil: any)
+	changed    func()   // rebuilds the handler's key ring, once live
+	live       atomic.Bool
+	metrics    *metrics // counts the source's fetches
+	logger     *zap.Logger
+
+	mu       sync.Mutex
+	base     *[]*key // the source's keys the view was made from
+	narrowed []*key
+	released sync.Once
+}
+
+func (v *remoteView) keys() []*key {
+	p := v.src.set.Load()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if p == nil || p == v.base {
+		return v.narrowed
+	}
+	v.base = p
+	out := make([]*key, 0, len(*p))
+	for _, k := range *p {
+		c := *k
+		if v.src.issuer == "" {
+			c.issuers = v.issuers
+		}
+		if len(v.algorithms) > 0 {
+			c.algs = slices.DeleteFunc(slices.Clone(k.algs), func(alg string) bool { return !slices.Contains(v.algorithms, alg) })
+			if len(c.algs) == 0 {
+				continue
+			}
+		}
+		out = append(out, &c)
+	}
+	if len(out) == 0 {
+		if v.narrowed == nil {
+			v.logger.Error("remote keys: no key serves the configured algorithms; tokens they would verify are refused",
+				zap.String("source", v.src.source()), zap.Strings("algorithms", v.algorithms))
+		} else {
+			v.logger.Warn("remote keys: no key serves the configured algorithms; the last good keys stay in use",
+				zap.String("source", v.src.source()), zap.Strings("algorithms", v.algorithms))
+		}
+		return v.narrowed
+	}
+	v.narrowed = out
+	return out
+}
+
+// release unsubscribes the view and lets go of its pooled source.
+func (v *remoteView) release() {
+	v.released.Do(func() {
+		v.src.unsubscribe(v)
+		if v.poolKey != "" {
+			_, _ = remotePool.Delete(v.poolKey)
+		}
+	})
 }

@@ -69,7 +69,7 @@ func fakeJWKS(t *testing.T, kid string) (*httptest.Server, *atomic.Int32, *ecdsa
 
 func TestRemoteFetchAndLimits(t *testing.T) {
 	srv, hits, _ := fakeJWKS(t, "r1")
-	rk := newRemoteKeys(srv.URL, "", nil, nil, zap.NewNop())
+	rk := newRemoteKeys(srv.URL, "", zap.NewNop())
 	ttl, err := rk.fetch(context.Background())
 	if err != nil || ttl != 2*time.Minute || len(rk.keys()) != 1 || rk.keys()[0].kid != "r1" || !rk.keys()[0].remote {
 		t.Fatalf("fetch: %v %v %+v", ttl, err, rk.keys())
@@ -106,12 +106,12 @@ func TestOIDCDiscoveryMustNameTheIssuer(t *testing.T) {
 	defer idp.Close()
 
 	issuer = idp.URL
-	rk := newRemoteKeys("", idp.URL, nil, nil, zap.NewNop())
+	rk := newRemoteKeys("", idp.URL, zap.NewNop())
 	if _, err := rk.fetch(context.Background()); err != nil || len(rk.keys()) != 1 {
 		t.Fatalf("discovery: %v", err)
 	}
 	issuer = "https://impostor.example"
-	other := newRemoteKeys("", idp.URL, nil, nil, zap.NewNop())
+	other := newRemoteKeys("", idp.URL, zap.NewNop())
 	if _, err := other.fetch(context.Background()); err == nil {
 		t.Error("a discovery document naming another issuer was followed")
 	}
@@ -125,7 +125,7 @@ func TestRemoteSetsNeverBringHMACKeys(t *testing.T) {
 		}})
 	}))
 	defer srv.Close()
-	rk := newRemoteKeys(srv.URL, "", nil, nil, zap.NewNop())
+	rk := newRemoteKeys(srv.URL, "", zap.NewNop())
 	if _, err := rk.fetch(context.Background()); err != nil {
 		t.Fatal(err)
 	}

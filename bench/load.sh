@@ -5,6 +5,19 @@
 #   bash bench/load.sh                          # defaults: 3 rounds, 5s per run, 32 connections
 #   ROUNDS=5 DURATION=10s bash bench/load.sh    # longer, steadier
 #
+#   MODE=many bash bench/load.sh                # many tokens (below)
+#
+# MODE=many: 100,000 distinct ES256 tokens (TOKENS=) with Zipf popularity
+# (s = 1.1), as a site with that many active users sees them: wrk's Lua
+# script (bench/many.lua) takes each request's token from a file, in an
+# order drawn beforehand (bench/manytokens.go writes both). The es256 site
+# is measured against plain (the same script and tokens) with the
+# verified-token cache on, then with Caddy restarted with
+# CADDYJWT_CACHE=off (an environment switch read at provision, for
+# benchmarking only). Targets: cache on >= 0.80 x plain, and >= 2 x the
+# cache-off run (each as its ratio to the plain runs beside it, which
+# cancels drift between the two Caddy processes).
+#
 # Targets (the project's performance goal: a 2-core machine, `wrk -t1 -c32`
 # on loopback, `respond "ok"`): with a valid token, HS256 >= 0.90 x plain;
 # ES256, RS256 and EdDSA (the same token repeated) >= 0.85 x plain.
@@ -29,6 +42,8 @@
 #   CONNECTIONS=32   wrk -c (wrk always runs with -t1)
 #   WARMUP=2s        one wrk run of this length per route before measuring
 #   BASE_PORT=       first of five consecutive loopback ports (default: random free)
+#   MODE=algs        algs: one token per algorithm (the default); many: see above
+#   TOKENS=100000    MODE=many: distinct tokens
 #   WRK_CPU=         pin wrk to this CPU (taskset -c), e.g. WRK_CPU=1. Unpinned
 #                    (the default, as in the goal), the scheduler's placement of
 #                    wrk beside Caddy's threads makes whole runs flip between a
@@ -51,6 +66,8 @@ CONNECTIONS=${CONNECTIONS:-32}
 WARMUP=${WARMUP:-2s}
 BASE_PORT=${BASE_PORT:-}
 WRK_CPU=${WRK_CPU:-}
+MODE=${MODE:-algs}
+TOKENS=${TOKENS:-100000}
 
 die() { # status message...
 	local status=$1
@@ -73,6 +90,8 @@ if [[ -n $WRK_CPU ]]; then
 	wrk_cmd=(taskset -c "$WRK_CPU" wrk)
 fi
 
+[[ $MODE == algs || $MODE == many ]] || die 2 "MODE must be algs or many, not '$MODE'"
+[[ $TOKENS =~ ^[1-9][0-9]*$ && $TOKENS -ge 2 ]] || die 2 "TOKENS must be an integer of at least 2, not '$TOKENS'"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die 2 "ROUNDS must be a positive integer, not '$ROUNDS'"
 [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die 2 "CONNECTIONS must be a positive integer, not '$CONNECTIONS'"
 [[ $DURATION =~ ^[1-9][0-9]*[smh]?$ ]] || die 2 "DURATION must look like 5s, 1m or 10, not '$DURATION'"
@@ -110,6 +129,7 @@ echo "wrk:      $(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}')"
 echo "go:       $(go version)"
 echo "commit:   $commit"
 echo "load:     $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown) (1, 5, 15 min; other work on the machine adds noise)"
+echo "mode:     $MODE${TOKENS:+ (TOKENS=$TOKENS when many)}"
 echo "settings: ROUNDS=$ROUNDS DURATION=$DURATION CONNECTIONS=$CONNECTIONS WARMUP=$WARMUP (wrk -t1${WRK_CPU:+, pinned to CPU $WRK_CPU})"
 echo
 
@@ -172,16 +192,19 @@ token[rs256]=$("$caddy" jwt sign --key "$keys/rs.pem" --sub bench --ttl 2h) || d
 token[eddsa]=$("$caddy" jwt sign --key "$keys/ed.pem" --sub bench --ttl 2h) || die 3 "sign EdDSA failed"
 
 # ---- start Caddy ------------------------------------------------------------
-echo "-- starting Caddy on 127.0.0.1:$BASE_PORT..$((BASE_PORT + 4))"
-mkdir -p "$tmp/data" "$tmp/home"
-# Everything Caddy writes stays in $tmp (its storage, and XDG dirs for the
-# rest).
-HOME=$tmp/home XDG_DATA_HOME=$tmp/home/data XDG_CONFIG_HOME=$tmp/home/config \
-	BENCH_DATA=$tmp/data BENCH_ES=$keys/es.pem BENCH_RS=$keys/rs.pem BENCH_ED=$keys/ed.pem \
-	BENCH_PORT_PLAIN=${port[plain]} BENCH_PORT_HS256=${port[hs256]} BENCH_PORT_ES256=${port[es256]} \
-	BENCH_PORT_RS256=${port[rs256]} BENCH_PORT_EDDSA=${port[eddsa]} \
-	"$caddy" run --config "$caddyfile" --adapter caddyfile >"$tmp/caddy.log" 2>&1 &
-caddy_pid=$!
+start_caddy() { # [VAR=value...]: extra environment (MODE=many: CADDYJWT_CACHE=off)
+	echo "-- starting Caddy on 127.0.0.1:$BASE_PORT..$((BASE_PORT + 4))${*:+ with $*}"
+	mkdir -p "$tmp/data" "$tmp/home"
+	# Everything Caddy writes stays in $tmp (its storage, and XDG dirs for the
+	# rest).
+	env "$@" HOME="$tmp/home" XDG_DATA_HOME="$tmp/home/data" XDG_CONFIG_HOME="$tmp/home/config" \
+		BENCH_DATA="$tmp/data" BENCH_ES="$keys/es.pem" BENCH_RS="$keys/rs.pem" BENCH_ED="$keys/ed.pem" \
+		BENCH_PORT_PLAIN="${port[plain]}" BENCH_PORT_HS256="${port[hs256]}" BENCH_PORT_ES256="${port[es256]}" \
+		BENCH_PORT_RS256="${port[rs256]}" BENCH_PORT_EDDSA="${port[eddsa]}" \
+		"$caddy" run --config "$caddyfile" --adapter caddyfile >>"$tmp/caddy.log" 2>&1 &
+	caddy_pid=$!
+}
+start_caddy
 
 caddy_failed() {
 	echo "---- caddy.log" >&2
@@ -195,14 +218,17 @@ status_of() { # url [curl args...] → HTTP status ("000" when no answer)
 	curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" "$u" || true
 }
 
-deadline=$((SECONDS + 30))
-for r in "${routes[@]}"; do
-	until [[ $(status_of "${url[$r]}") != 000 ]]; do
-		kill -0 "$caddy_pid" 2>/dev/null || caddy_failed "Caddy exited while starting"
-		((SECONDS < deadline)) || caddy_failed "$r (${url[$r]}) did not answer within 30s"
-		sleep 0.2
+wait_caddy() {
+	local deadline=$((SECONDS + 30)) r
+	for r in "${routes[@]}"; do
+		until [[ $(status_of "${url[$r]}") != 000 ]]; do
+			kill -0 "$caddy_pid" 2>/dev/null || caddy_failed "Caddy exited while starting"
+			((SECONDS < deadline)) || caddy_failed "$r (${url[$r]}) did not answer within 30s"
+			sleep 0.2
+		done
 	done
-done
+}
+wait_caddy
 
 # ---- sanity: each route really does what its name says ----------------------
 echo "-- checking routes"
@@ -226,6 +252,7 @@ for i in "${!guarded[@]}"; do
 done
 
 # ---- wrk --------------------------------------------------------------------
+wrk_script= # MODE=many: bench/many.lua
 declare -A samples # route → space-separated req/s of each run
 declare -A paired  # guarded route → its req/s / the plain run just before, per round
 
@@ -235,7 +262,9 @@ run_wrk() { # route duration [token-of] → prints req/s; dies on an invalid run
 	# differ only by jwt_auth.
 	local r=$1 d=$2 from=${3:-$1} out rps non2xx sockerr
 	local -a hdr=()
-	if [[ $from != plain ]]; then
+	if [[ -n $wrk_script ]]; then
+		hdr=(-s "$wrk_script") # the script sets each request's token
+	elif [[ $from != plain ]]; then
 		hdr=(-H "Authorization: Bearer ${token[$from]}")
 	fi
 	kill -0 "$caddy_pid" 2>/dev/null || caddy_failed "Caddy is no longer running (before $r)"
@@ -260,6 +289,93 @@ run_wrk() { # route duration [token-of] → prints req/s; dies on an invalid run
 	fi
 	echo "$rps"
 }
+
+median() { # values... → median
+	printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
+		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+spread() { # values... → (max - min) / median, in percent
+	local m
+	m=$(median "$@")
+	printf '%s\n' "$@" | sort -g | awk -v m="$m" 'NR == 1 {lo = $1} {hi = $1} END {printf "%.1f", (hi - lo) / m * 100}'
+}
+
+# ---- MODE=many ---------------------------------------------------------------
+many_mode() {
+	echo "-- MODE=many: $TOKENS distinct ES256 tokens, Zipf s=1.1 over 1,000,000 picks"
+	(cd "$root" && go run bench/manytokens.go -key "$keys/es.pem" -n "$TOKENS" -picks 1000000 -s 1.1 \
+		-tokens "$tmp/many-tokens.txt" -order "$tmp/many-picks.txt") || die 3 "generating the tokens failed"
+	export MANY_TOKENS=$tmp/many-tokens.txt MANY_PICKS=$tmp/many-picks.txt
+	wrk_script=$root/bench/many.lua
+	local cache round r rps last_plain m
+	local -A many ratios
+	for cache in on off; do
+		if [[ $cache == off ]]; then
+			kill "$caddy_pid" 2>/dev/null || true
+			wait "$caddy_pid" 2>/dev/null || true
+			start_caddy CADDYJWT_CACHE=off
+			wait_caddy
+		fi
+		check "cache $cache: es256, the first of the many" 200 \
+			"$(status_of "${url[es256]}" -H "Authorization: Bearer $(head -n1 "$MANY_TOKENS")")"
+		check "cache $cache: es256, no token" 401 "$(status_of "${url[es256]}")"
+		if [[ ! $WARMUP =~ ^0+[smh]?$ ]]; then
+			for r in plain es256; do
+				rps=$(run_wrk "$r" "$WARMUP")
+				printf '   warm-up, cache %-3s %-6s %10.0f req/s\n' "$cache" "$r" "$rps"
+			done
+		fi
+		for ((round = 1; round <= ROUNDS; round++)); do
+			last_plain=$(run_wrk plain "$DURATION")
+			rps=$(run_wrk es256 "$DURATION")
+			many[plain_$cache]="${many[plain_$cache]:-} $last_plain"
+			many[es256_$cache]="${many[es256_$cache]:-} $rps"
+			ratios[$cache]="${ratios[$cache]:-} $(awk -v a="$rps" -v b="$last_plain" 'BEGIN {printf "%.4f", a / b}')"
+			printf '   cache %-3s round %d: plain %.0f es256 %.0f\n' "$cache" "$round" "$last_plain" "$rps"
+		done
+	done
+	echo
+	printf '%-16s %12s %8s %8s\n' run "req/s (med)" spread "x plain"
+	for cache in on off; do
+		for r in plain es256; do
+			# shellcheck disable=SC2086
+			m=$(median ${many[${r}_$cache]})
+			# shellcheck disable=SC2086
+			printf '%-16s %12.0f %7s%% %8s\n' "$r, cache $cache" "$m" "$(spread ${many[${r}_$cache]})" \
+				"$([[ $r == plain ]] && echo - || awk -v x="$(median ${ratios[$cache]})" 'BEGIN {printf "%.3f", x}')"
+		done
+	done
+	local on off speedup failed=0
+	# shellcheck disable=SC2086
+	on=$(median ${ratios[on]})
+	# shellcheck disable=SC2086
+	off=$(median ${ratios[off]})
+	speedup=$(awk -v a="$on" -v b="$off" 'BEGIN {printf "%.2f", a / b}')
+	echo
+	echo "x plain = median over rounds of (es256 req/s / the plain run just before it)"
+	echo "load:    $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown) at the end"
+	if awk -v x="$on" 'BEGIN {exit !(x >= 0.80)}'; then
+		echo "cache on  vs plain:     $(awk -v x="$on" 'BEGIN {printf "%.3f", x}') (target >= 0.80) PASS"
+	else
+		echo "cache on  vs plain:     $(awk -v x="$on" 'BEGIN {printf "%.3f", x}') (target >= 0.80) FAIL"
+		failed=1
+	fi
+	if awk -v x="$speedup" 'BEGIN {exit !(x >= 2)}'; then
+		echo "cache on  vs cache off: ${speedup}x (target >= 2x) PASS"
+	else
+		echo "cache on  vs cache off: ${speedup}x (target >= 2x) FAIL"
+		failed=1
+	fi
+	if ((failed)); then
+		echo "RESULT: FAIL (a target was missed)"
+		return 1
+	fi
+	echo "RESULT: PASS"
+}
+if [[ $MODE == many ]]; then
+	many_mode
+	exit $?
+fi
 
 if [[ ! $WARMUP =~ ^0+[smh]?$ ]]; then
 	echo "-- warming up ($WARMUP per route)"
@@ -287,16 +403,6 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 # ---- results ----------------------------------------------------------------
-median() { # values... → median
-	printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
-		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-spread() { # values... → (max - min) / median, in percent
-	local m
-	m=$(median "$@")
-	printf '%s\n' "$@" | sort -g | awk -v m="$m" 'NR == 1 {lo = $1} {hi = $1} END {printf "%.1f", (hi - lo) / m * 100}'
-}
-
 # shellcheck disable=SC2086 # the samples are space-separated numbers
 plain_median=$(median ${samples[plain]})
 echo

@@ -458,8 +458,11 @@ http://localhost:%d {
 		reload()
 		time.Sleep(200 * time.Millisecond)
 	}
-	if got := idp.jwksHits.Load() - hitsBefore; got < 10 {
-		t.Errorf("the IdP saw %d fetches during ten reloads, want one per config at least", got)
+	// One fetcher per jwks URL per process, kept across reloads: the new
+	// config takes the keys the old one fetched (at most a refresh or an
+	// unknown-kid refetch may fall within the reloads).
+	if got := idp.jwksHits.Load() - hitsBefore; got > 2 {
+		t.Errorf("the IdP saw %d fetches during ten reloads, want none (the fetcher is kept across reloads)", got)
 	}
 	target := faultCount{total: before.total + faultGoroutineSlack, plugin: before.plugin}
 	after := faultSettledGoroutines(t, admin, &target)
