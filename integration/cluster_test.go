@@ -2,7 +2,6 @@ package integration
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -217,36 +216,13 @@ func clusterKeyRotation(t *testing.T, bin, hash string) {
 	}
 }
 
-// clusterConfig writes a Caddyfile for one instance of the cluster; the
-// port comes from the environment, so both instances share the file.
+// clusterConfig writes a Caddyfile for one instance of the cluster (see
+// nodeConfig): the key subdirectives given, alice, and every endpoint.
+// One site served by every instance: here each instance has an address of
+// its own (a port), so the site names its issuer.
 func clusterConfig(t *testing.T, storage, key, hash string) string {
 	t.Helper()
-	cfg := fmt.Sprintf(`{
-	admin off
-	auto_https off
-	storage file_system %s
-}
-
-http://localhost:{$CLUSTER_PORT} {
-	jwt_auth {
-		%s
-		# One site served by every instance: here each instance has an
-		# address of its own (a port), so the site names its issuer.
-		issuer http://cluster.test
-		login /login
-		refresh /refresh
-		logout /logout
-		jwks_endpoint /jwks
-		user alice %s
-	}
-	respond "ok {http.auth.user.id}"
-}
-`, storage, key, hash)
-	path := filepath.Join(t.TempDir(), "Caddyfile")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return nodeConfig(t, storage, key, "issuer http://cluster.test", "user alice "+hash)
 }
 
 // clusterKid reads the kid from a token's header.

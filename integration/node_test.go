@@ -254,3 +254,34 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// nodeConfig writes a Caddyfile for a Caddy process on storage: one site
+// http://localhost:{$CLUSTER_PORT} (the port comes from the environment,
+// so instances can share the file) answering "ok <sub>", whose jwt_auth
+// holds the given lines and every issuer endpoint (/login, /refresh,
+// /logout, /jwks).
+func nodeConfig(t *testing.T, storage string, jwtLines ...string) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`{
+	admin off
+	auto_https off
+	storage file_system %s
+}
+
+http://localhost:{$CLUSTER_PORT} {
+	jwt_auth {
+%s
+		login /login
+		refresh /refresh
+		logout /logout
+		jwks_endpoint /jwks
+	}
+	respond "ok {http.auth.user.id}"
+}
+`, storage, lines(jwtLines...))
+	path := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -11,8 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -93,32 +91,10 @@ func regressSite(addr string, jwtLines ...string) string {
 // regressOrigin is http://<host>:<the in-process Caddy's HTTP port>.
 func regressOrigin(host string) string { return fmt.Sprintf("http://%s:%d", host, httpPort) }
 
-// regressNodeConfig writes a Caddyfile for a Caddy process on storage:
-// one site http://localhost:{$CLUSTER_PORT} with key auto, the issuer
-// endpoints and one user of nodePassword.
+// regressNodeConfig writes a Caddyfile for a Caddy process on storage
+// (see nodeConfig) with key auto and one user of nodePassword: a site of
+// its own, whose issuer is its address.
 func regressNodeConfig(t *testing.T, storage, user, hash string) string {
 	t.Helper()
-	cfg := fmt.Sprintf(`{
-	admin off
-	auto_https off
-	storage file_system %s
-}
-
-http://localhost:{$CLUSTER_PORT} {
-	jwt_auth {
-		key auto
-		login /login
-		refresh /refresh
-		logout /logout
-		jwks_endpoint /jwks
-		user %s %s
-	}
-	respond "ok {http.auth.user.id}"
-}
-`, storage, user, hash)
-	path := filepath.Join(t.TempDir(), "Caddyfile")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return nodeConfig(t, storage, "key auto", "user "+user+" "+hash)
 }
