@@ -210,6 +210,10 @@ func browserStart(t *testing.T, chromium string) context.Context {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		// The example's ports moved by CADDYJWT_TEST_PORT_OFFSET may land on
+		// one Chromium refuses (ERR_UNSAFE_PORT: 10080 with an offset of
+		// 2000, for one): they are the test's own, on loopback.
+		chromedp.Flag("explicitly-allowed-ports", fmt.Sprintf("%d,%d,%d", 8080+portOffset, 8081+portOffset, 8082+portOffset)),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(800, 600),
 		chromedp.CombinedOutput(out),
