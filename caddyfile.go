@@ -122,6 +122,7 @@ func siteIssuer(h httpcaddyfile.Helper) string {
 //		}
 //		login_limit <count> <window>
 //		login_page  <file>
+//		login_title <text>
 //		trusted_origins <origin>...
 //	}
 //
@@ -259,13 +260,13 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser, sub string) erro
 			return d.Errf("claim_header: expected <claim> <header>")
 		}
 		h.ClaimHeaders = append(h.ClaimHeaders, ClaimHeader{Claim: args[0], Header: args[1]})
-	case "login", "refresh", "logout", "jwks_endpoint", "users_file", "login_page":
+	case "login", "refresh", "logout", "jwks_endpoint", "users_file", "login_page", "login_title":
 		if len(args) != 1 {
 			return d.Errf("%s: one value expected", sub)
 		}
 		*map[string]*string{
 			"login": &h.Login, "refresh": &h.Refresh, "logout": &h.Logout, "jwks_endpoint": &h.JWKSEndpoint,
-			"users_file": &h.UsersFile, "login_page": &h.LoginPage,
+			"users_file": &h.UsersFile, "login_page": &h.LoginPage, "login_title": &h.LoginTitle,
 		}[sub] = args[0]
 	case "user":
 		if len(args) != 2 {

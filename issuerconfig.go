@@ -61,6 +61,11 @@ type IssuerConfig struct {
 	// page; see the README for the fields it is given.
 	LoginPage string `json:"login_page,omitempty"`
 
+	// LoginTitle is what the built-in login page says you sign in to
+	// ("Sign in to <title>"), and the Title given to a login_page
+	// template. Default: the request's host, without its port.
+	LoginTitle string `json:"login_title,omitempty"`
+
 	// TrustedOrigins are origins (scheme://host[:port]) allowed to make
 	// cross-origin unsafe requests: logins, logouts, refreshes and
 	// cookie-authenticated requests. Default: none.

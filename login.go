@@ -34,7 +34,7 @@ type credentials struct {
 func (is *issuer) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		return is.renderLoginPage(w, loginPage{Return: safeReturn(r.URL.Query().Get("return"))}, http.StatusOK)
+		return is.renderLoginPage(w, r, loginPage{Return: safeReturn(r.URL.Query().Get("return"))}, http.StatusOK)
 	case http.MethodPost:
 	default:
 		return methodNotAllowed(w, "GET, HEAD, POST")
@@ -57,7 +57,7 @@ func (is *issuer) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		is.metrics.loggedIn("invalid_credentials")
 		if creds.form {
 			page := loginPage{Return: safeReturn(creds.Return), Username: creds.Username, Error: "Wrong user name or password."}
-			return is.renderLoginPage(w, page, http.StatusUnauthorized)
+			return is.renderLoginPage(w, r, page, http.StatusUnauthorized)
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		return writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_credentials"})

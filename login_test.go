@@ -231,3 +231,20 @@ func TestIssuerConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginTitle: the built-in page says what one signs in to: the
+// request's host without its port, or login_title, escaped.
+func TestLoginTitle(t *testing.T) {
+	for _, tc := range []struct{ extra, host, want string }{
+		{"", "example.com:8443", "Sign in to example.com</h1>"},
+		{" login_title \"Acme <Docs>\"\n", "example.com", "Sign in to Acme &lt;Docs&gt;</h1>"},
+	} {
+		h := loginHandler(t, tc.extra)
+		r := httptest.NewRequest(http.MethodGet, "http://"+tc.host+"/login", nil)
+		w := httptest.NewRecorder()
+		serveWith(t, h, w, r)
+		if body := w.Body.String(); w.Code != http.StatusOK || !strings.Contains(body, tc.want) {
+			t.Errorf("login_title %q, host %s: %d, page lacks %q", tc.extra, tc.host, w.Code, tc.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"fmt"
 	"html/template"
+	"net"
 	"net/http"
 	"os"
 )
@@ -20,6 +21,7 @@ type loginPage struct {
 	Username string // the name typed before a failed attempt
 	Error    string // a message after a failed attempt, else empty
 	Nonce    string // the CSP nonce for inline <style> and <script> elements
+	Title    string // what one signs in to: login_title, else the host
 }
 
 // loadLoginPage parses the built-in page, or the user's template.
@@ -42,9 +44,16 @@ func loadLoginPage(file string) (*template.Template, error) {
 // renderLoginPage writes the login page with its security headers: no
 // framing, no caching, and a CSP that allows only the page's own form
 // target and the inline elements carrying this response's nonce.
-func (is *issuer) renderLoginPage(w http.ResponseWriter, page loginPage, status int) error {
+func (is *issuer) renderLoginPage(w http.ResponseWriter, r *http.Request, page loginPage, status int) error {
 	page.Action = is.Login
 	page.Nonce = rand.Text()
+	page.Title = is.LoginTitle
+	if page.Title == "" {
+		page.Title = r.Host // only shown, escaped by the template
+		if host, _, err := net.SplitHostPort(r.Host); err == nil {
+			page.Title = host
+		}
+	}
 	var buf bytes.Buffer
 	if err := is.loginPage.Execute(&buf, page); err != nil {
 		return fmt.Errorf("rendering the login page: %w", err)

@@ -59,7 +59,7 @@ func TestBrowserLoginLoop(t *testing.T) {
 	if p.URL != wantLoginPage || resp2.Status != http.StatusOK {
 		t.Fatalf("visiting /members.html without a token: at %s (%d), want %s (200)", p.URL, resp2.Status, wantLoginPage)
 	}
-	if !p.LoginForm || p.Title != "Sign in" || p.Return != "/members.html" || p.Alert != "" {
+	if !p.LoginForm || p.Title != "Sign in to localhost" || p.Return != "/members.html" || p.Alert != "" {
 		t.Fatalf("the login page is not as expected: %+v", p)
 	}
 
