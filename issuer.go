@@ -268,11 +268,39 @@ func (is *issuer) accessCookie(value string, maxAge int) *http.Cookie {
 	}
 }
 
+// refreshCookie is the refresh cookie: Path the common folder of the
+// login, refresh and logout paths, so that it reaches those endpoints (and
+// the guard removes it wherever else it reaches); SameSite=Lax, so that a
+// person arriving from a link on another site is still signed in.
 func (is *issuer) refreshCookie(value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
-		Name: is.cookie.Name + "_refresh", Value: value, Path: is.Refresh, Domain: is.cookie.Domain,
-		MaxAge: maxAge, HttpOnly: true, Secure: !is.cookie.Insecure, SameSite: http.SameSiteStrictMode,
+		Name: is.cookie.Name + "_refresh", Value: value, Path: commonFolder(is.Login, is.Refresh, is.Logout), Domain: is.cookie.Domain,
+		MaxAge: maxAge, HttpOnly: true, Secure: !is.cookie.Insecure, SameSite: http.SameSiteLaxMode,
 	}
+}
+
+// commonFolder is the longest path prefix, ending in '/', that every
+// non-empty path starts with: a cookie Path that path-matches them all
+// (RFC 6265 5.1.4). "/" when they share none.
+func commonFolder(paths ...string) string {
+	common := ""
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		folder := p[:strings.LastIndexByte(p, '/')+1]
+		if common == "" {
+			common = folder
+			continue
+		}
+		for !strings.HasPrefix(folder, common) {
+			common = common[:strings.LastIndexByte(common[:len(common)-1], '/')+1]
+		}
+	}
+	if common == "" {
+		return "/"
+	}
+	return common
 }
 
 // writeToken answers a JSON login or refresh: the tokens, never cached.

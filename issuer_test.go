@@ -70,3 +70,22 @@ func TestIssuerLoginNeedsASigner(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+func TestCommonFolder(t *testing.T) {
+	for _, tc := range []struct {
+		paths []string
+		want  string
+	}{
+		{[]string{"/auth/login", "/auth/refresh", "/auth/logout"}, "/auth/"},
+		{[]string{"/login", "/refresh", "/logout"}, "/"},
+		{[]string{"/auth/login", "/auth/logout"}, "/auth/"}, // never "/auth/lo": it would not path-match
+		{[]string{"/a/b/login", "/a/c/refresh", ""}, "/a/"},
+		{[]string{"", "/x/refresh", ""}, "/x/"},
+		{[]string{"/login", "/auth/refresh"}, "/"},
+		{[]string{"", "", ""}, "/"},
+	} {
+		if got := commonFolder(tc.paths...); got != tc.want {
+			t.Errorf("commonFolder(%q) = %q, want %q", tc.paths, got, tc.want)
+		}
+	}
+}

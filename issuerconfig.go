@@ -84,7 +84,8 @@ type CookieConfig struct {
 	Path string `json:"path,omitempty"`
 
 	// SameSite of the access token cookie: lax, strict or none. Default:
-	// lax. The refresh cookie is always strict.
+	// lax. The refresh cookie is always lax (it rides only top-level GETs
+	// from other sites, which change nothing).
 	SameSite string `json:"same_site,omitempty"`
 
 	// Insecure drops the Secure flag, for plain-HTTP development only.

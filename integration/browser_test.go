@@ -129,8 +129,9 @@ func TestBrowserLoginLoop(t *testing.T) {
 	}
 	if refresh := browserCookie(t, ctx, browserBase+"/refresh", "access_token_refresh"); refresh == nil {
 		t.Errorf("no access_token_refresh cookie for /refresh after signing in")
-	} else if !refresh.HTTPOnly || !refresh.Secure || refresh.SameSite != network.CookieSameSiteStrict || refresh.Path != "/refresh" {
-		t.Errorf("access_token_refresh cookie: httpOnly=%v secure=%v sameSite=%q path=%q, want HttpOnly, Secure, Strict, /refresh",
+	} else if !refresh.HTTPOnly || !refresh.Secure || refresh.SameSite != network.CookieSameSiteLax || refresh.Path != "/" {
+		// The example's /login, /refresh and /logout share only "/".
+		t.Errorf("access_token_refresh cookie: httpOnly=%v secure=%v sameSite=%q path=%q, want HttpOnly, Secure, Lax, /",
 			refresh.HTTPOnly, refresh.Secure, refresh.SameSite, refresh.Path)
 	}
 	if strings.Contains(p.Cookie, "access_token") || strings.Contains(p.Cookie, access.Value) {

@@ -72,7 +72,7 @@ func TestIssuerLoginJSON(t *testing.T) {
 		t.Errorf("access cookie:\n got %q\nwant %q", got, want)
 	}
 	if got, want := issSetCookie(t, "login", r, "access_token_refresh"),
-		"access_token_refresh="+tok.RefreshToken+"; Path=/auth/refresh; Max-Age=604800; HttpOnly; Secure; SameSite=Strict"; got != want {
+		"access_token_refresh="+tok.RefreshToken+"; Path=/auth/; Max-Age=604800; HttpOnly; Secure; SameSite=Lax"; got != want {
 		t.Errorf("refresh cookie:\n got %q\nwant %q", got, want)
 	}
 
@@ -368,7 +368,7 @@ func TestIssuerLoginFormRedirects(t *testing.T) {
 		}
 		access := issSetCookie(t, label, r, "access_token")
 		refresh := issSetCookie(t, label, r, "access_token_refresh")
-		if !strings.HasPrefix(access, "access_token=ey") || !strings.Contains(refresh, "; Path=/auth/refresh;") {
+		if !strings.HasPrefix(access, "access_token=ey") || !strings.Contains(refresh, "; Path=/auth/;") {
 			t.Errorf("%s: cookies %q, want the access and refresh cookies", label, r.Header.Values("Set-Cookie"))
 		}
 	}

@@ -78,7 +78,7 @@ func TestIssuerCookies(t *testing.T) {
 		t.Errorf("access cookie:\n got %q\nwant %q", got, want)
 	}
 	if got, want := issSetCookie(t, "login", r, "sess_refresh"),
-		"sess_refresh="+tok.RefreshToken+"; Path=/auth/refresh; Domain=example.test; Max-Age=3600; HttpOnly; Secure; SameSite=Strict"; got != want {
+		"sess_refresh="+tok.RefreshToken+"; Path=/auth/; Domain=example.test; Max-Age=3600; HttpOnly; Secure; SameSite=Lax"; got != want {
 		t.Errorf("refresh cookie:\n got %q\nwant %q", got, want)
 	}
 	issWantNoTokenCookies(t, "login with cookie sess", r)
@@ -101,7 +101,7 @@ func TestIssuerCookies(t *testing.T) {
 	if got, want := issSetCookie(t, "logout", r, "sess"), "sess=; Path=/app; Domain=example.test; Max-Age=0; HttpOnly; Secure; SameSite=Strict"; got != want {
 		t.Errorf("logout, access cookie:\n got %q\nwant %q", got, want)
 	}
-	if got, want := issSetCookie(t, "logout", r, "sess_refresh"), "sess_refresh=; Path=/auth/refresh; Domain=example.test; Max-Age=0; HttpOnly; Secure; SameSite=Strict"; got != want {
+	if got, want := issSetCookie(t, "logout", r, "sess_refresh"), "sess_refresh=; Path=/auth/; Domain=example.test; Max-Age=0; HttpOnly; Secure; SameSite=Lax"; got != want {
 		t.Errorf("logout, refresh cookie:\n got %q\nwant %q", got, want)
 	}
 
@@ -113,8 +113,8 @@ func TestIssuerCookies(t *testing.T) {
 		"access_token="+tok.AccessToken+"; Path=/; Max-Age=900; HttpOnly; Secure; SameSite=None"; got != want {
 		t.Errorf("same_site none:\n got %q\nwant %q", got, want)
 	}
-	if got := issSetCookie(t, "login", r, "access_token_refresh"); !strings.HasSuffix(got, "; HttpOnly; Secure; SameSite=Strict") {
-		t.Errorf("same_site none, refresh cookie %q: want SameSite=Strict still", got)
+	if got := issSetCookie(t, "login", r, "access_token_refresh"); !strings.HasSuffix(got, "; HttpOnly; Secure; SameSite=Lax") {
+		t.Errorf("same_site none, refresh cookie %q: want SameSite=Lax still", got)
 	}
 
 	// insecure, refresh off.
@@ -157,7 +157,7 @@ func TestIssuerRefresh(t *testing.T) {
 		t.Helper()
 		issWantJSONError(t, label, r, http.StatusUnauthorized, "invalid_grant")
 		if got := issSetCookie(t, label, r, "access_token_refresh"); !strings.HasPrefix(got, "access_token_refresh=;") || !strings.Contains(got, "Max-Age=0") ||
-			!strings.Contains(got, "Path=/auth/refresh") {
+			!strings.Contains(got, "Path=/auth/;") {
 			t.Errorf("%s: refresh cookie not cleared: %q", label, got)
 		}
 		if got := issSetCookie(t, label, r, "access_token"); got != "" {
@@ -183,7 +183,7 @@ func TestIssuerRefresh(t *testing.T) {
 	if got := issSetCookie(t, "refresh", r, "access_token"); got != "access_token="+t2.AccessToken+"; Path=/; Max-Age=900; HttpOnly; Secure; SameSite=Lax" {
 		t.Errorf("refresh, access cookie %q", got)
 	}
-	if got := issSetCookie(t, "refresh", r, "access_token_refresh"); got != "access_token_refresh="+t2.RefreshToken+"; Path=/auth/refresh; Max-Age=604800; HttpOnly; Secure; SameSite=Strict" {
+	if got := issSetCookie(t, "refresh", r, "access_token_refresh"); got != "access_token_refresh="+t2.RefreshToken+"; Path=/auth/; Max-Age=604800; HttpOnly; Secure; SameSite=Lax" {
 		t.Errorf("refresh, refresh cookie %q", got)
 	}
 	_, c2 := issParts(t, t2.AccessToken)
@@ -263,7 +263,7 @@ func TestIssuerLogout(t *testing.T) {
 		if got, want := issSetCookie(t, label, r, "access_token"), "access_token=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"; got != want {
 			t.Errorf("%s: access cookie\n got %q\nwant %q", label, got, want)
 		}
-		if got, want := issSetCookie(t, label, r, "access_token_refresh"), "access_token_refresh=; Path=/auth/refresh; Max-Age=0; HttpOnly; Secure; SameSite=Strict"; got != want {
+		if got, want := issSetCookie(t, label, r, "access_token_refresh"), "access_token_refresh=; Path=/auth/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"; got != want {
 			t.Errorf("%s: refresh cookie\n got %q\nwant %q", label, got, want)
 		}
 	}
