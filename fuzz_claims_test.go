@@ -69,7 +69,7 @@ func FuzzClaims(f *testing.F) {
 			return
 		}
 		if _, err := jws.DecodeStrict(data); err != nil {
-			return // a name given twice: the guard refuses such a token before any rule reads it
+			return // a name given twice, a lone surrogate: the guard refuses such a token before any rule reads it
 		}
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.UseNumber()

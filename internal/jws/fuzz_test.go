@@ -103,7 +103,7 @@ func smallObject(data []byte) (members map[string]json.RawMessage, ok bool) {
 	if !json.Valid(data) || len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(data, &members) != nil {
 		return nil, false
 	}
-	return members, utf8.Valid(data) && !hasDuplicate(data) && len(members) < maxMembers &&
+	return members, utf8.Valid(data) && !hasDuplicate(data) && !hasLoneSurrogate(data) && len(members) < maxMembers &&
 		bytes.Count(data, []byte("{"))+bytes.Count(data, []byte("[")) < maxJSONDepth
 }
 

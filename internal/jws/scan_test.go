@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -50,6 +51,9 @@ func FuzzScanObject(f *testing.F) {
 			if !json.Valid(data) || !isObject {
 				t.Fatalf("accepted what is not a JSON object: %q", data)
 			}
+			if hasLoneSurrogate(data) {
+				t.Fatalf("accepted a lone surrogate escape: %q", data)
+			}
 			var m map[string]json.RawMessage
 			if json.Unmarshal(data, &m) != nil || len(m) != n {
 				t.Fatalf("members differ from encoding/json's: %q (%d vs %d)", data, n, len(m))
@@ -58,11 +62,47 @@ func FuzzScanObject(f *testing.F) {
 		}
 		if json.Valid(data) && utf8.Valid(data) && isObject && bytes.Count(data, []byte("{"))+bytes.Count(data, []byte("[")) < maxJSONDepth {
 			var m map[string]json.RawMessage
-			if json.Unmarshal(data, &m) == nil && len(m) < maxMembers && !hasDuplicate(data) {
+			if json.Unmarshal(data, &m) == nil && len(m) < maxMembers && !hasDuplicate(data) && !hasLoneSurrogate(data) {
 				t.Fatalf("refused a valid object: %q: %v", data, err)
 			}
 		}
 	})
+}
+
+// hasLoneSurrogate tells whether a \u escape of a surrogate (D800–DFFF)
+// stands anywhere but as a high one followed at once by a low one: what
+// encoding/json accepts and repairs into U+FFFD, and the scanner refuses.
+func hasLoneSurrogate(data []byte) bool {
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(data) || data[i] != '\\' || data[i+1] != 'u' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(data[i+2:i+6]), 16, 16)
+		return rune(v), err == nil
+	}
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' {
+			continue
+		}
+		r, ok := hex4(i)
+		if !ok {
+			i++ // another escape: skip the escaped character (it may be a backslash)
+			continue
+		}
+		switch {
+		case r >= 0xdc00 && r <= 0xdfff:
+			return true
+		case r >= 0xd800 && r <= 0xdbff:
+			low, ok := hex4(i + 6)
+			if !ok || low < 0xdc00 || low > 0xdfff {
+				return true
+			}
+			i += 11
+		default:
+			i += 5
+		}
+	}
+	return false
 }
 
 // hasDuplicate tells whether a top-level member name repeats, by decoding
