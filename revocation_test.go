@@ -3,7 +3,6 @@ package caddyjwt
 import (
 	"context"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,7 +101,8 @@ func TestOwnRevocationsAreDeleted(t *testing.T) {
 // recent.
 func TestRevocationSyncReadsOnlyWhatChanged(t *testing.T) {
 	ctx := context.Background()
-	storage := &countingStorage{Storage: &certmagic.FileStorage{Path: t.TempDir()}}
+	storage := newSlowStorage(t.TempDir(), 0) // no delay: only its counts
+
 	writer := newRevocationList(storage, zap.NewNop())
 	start := time.Now()
 	defer func(orig func() time.Time) { now = orig }(now)
@@ -117,40 +117,17 @@ func TestRevocationSyncReadsOnlyWhatChanged(t *testing.T) {
 	if err := reader.sync(ctx); err != nil || !reader.revoked("old-42") {
 		t.Fatalf("first sync: %v", err)
 	}
-	storage.lists.Store(0)
+	storage.counts() // from here on
 	if err := reader.sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := storage.lists.Load(); n != 1 {
-		t.Errorf("a sync with nothing new listed %d times, want 1", n)
+	if _, ops := storage.counts(); ops["List"] != 1 {
+		t.Errorf("a sync with nothing new listed %d times, want 1", ops["List"])
 	}
 	if err := writer.revoke(ctx, "new", start.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if err := reader.sync(ctx); err != nil || !reader.revoked("new") {
 		t.Errorf("a new revocation was not read: %v", err)
-	}
-}
-
-// countingStorage counts listings.
-type countingStorage struct {
-	certmagic.Storage
-	lists atomic.Int64
-}
-
-func (s *countingStorage) List(ctx context.Context, prefix string, recursive bool) ([]string, error) {
-	s.lists.Add(1)
-	return s.Storage.List(ctx, prefix, recursive)
-}
-
-func TestExpiredFamiliesAreDeleted(t *testing.T) {
-	ctx := context.Background()
-	is := &issuer{issuerDeps: issuerDeps{storage: &certmagic.FileStorage{Path: t.TempDir()}}}
-	_ = is.storeFamily(ctx, "old", family{Sub: "a", Current: "x", Until: time.Now().Add(-time.Minute).Unix()})
-	_ = is.storeFamily(ctx, "live", family{Sub: "a", Current: "y", Until: time.Now().Add(time.Hour).Unix()})
-	is.deleteExpiredFamilies(ctx)
-	keys, _ := is.storage.List(ctx, familyDir, false)
-	if len(keys) != 1 || keys[0] != storageKey(familyDir, "live") {
-		t.Errorf("families left: %v", keys)
 	}
 }
