@@ -114,6 +114,9 @@ func siteIssuer(h httpcaddyfile.Helper) string {
 //		users_file <path>
 //		access_ttl  <duration>
 //		refresh_ttl <duration>
+//		session_ttl <duration>
+//		refresh_grace <duration>
+//		trusted_return <origin>...
 //		cookie   [<name>] {
 //			domain    <domain>
 //			path      <path>
@@ -130,7 +133,7 @@ func siteIssuer(h httpcaddyfile.Helper) string {
 // Validate checks the values, the same for the Caddyfile and JSON.
 //
 // List subdirectives (key, algorithms, issuer, audience, require, from,
-// except, claim_header, user, trusted_origins) may be repeated; the others
+// except, claim_header, user, trusted_origins, trusted_return) may be repeated; the others
 // may be given once.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
@@ -155,7 +158,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 var repeatable = map[string]bool{
 	"key": true, "jwks": true, "oidc": true, "algorithms": true, "issuer": true, "audience": true,
 	"require": true, "from": true, "except": true, "claim_header": true,
-	"user": true, "trusted_origins": true,
+	"user": true, "trusted_origins": true, "trusted_return": true,
 }
 
 func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser, sub string) error {
@@ -208,7 +211,7 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser, sub string) erro
 			return d.Errf("audience: at least one audience expected")
 		}
 		h.Audiences = append(h.Audiences, args...)
-	case "leeway", "max_lifetime", "access_ttl", "refresh_ttl":
+	case "leeway", "max_lifetime", "access_ttl", "refresh_ttl", "session_ttl", "refresh_grace":
 		if len(args) != 1 {
 			return d.Errf("%s: one duration expected", sub)
 		}
@@ -229,6 +232,13 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser, sub string) erro
 			h.AccessTTL = value
 		case "refresh_ttl":
 			h.RefreshTTL = &value
+		case "session_ttl":
+			if dur == 0 { // as access_ttl: 0 would read as the default
+				return d.Errf("session_ttl: must be positive")
+			}
+			h.SessionTTL = value
+		case "refresh_grace":
+			h.RefreshGrace = &value
 		}
 	case "allow_missing_exp", "optional", "forward_token":
 		if len(args) != 0 {
@@ -283,11 +293,12 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser, sub string) erro
 			return d.Errf("login_limit: expected a positive count and window, not %q %q", args[0], args[1])
 		}
 		h.LoginLimit = &LoginLimit{Count: count, Window: caddy.Duration(window)}
-	case "trusted_origins":
+	case "trusted_origins", "trusted_return":
 		if len(args) == 0 {
-			return d.Errf("trusted_origins: at least one origin expected")
+			return d.Errf("%s: at least one origin expected", sub)
 		}
-		h.TrustedOrigins = append(h.TrustedOrigins, args...)
+		list := map[string]*[]string{"trusted_origins": &h.TrustedOrigins, "trusted_return": &h.TrustedReturn}[sub]
+		*list = append(*list, args...)
 	case "cookie":
 		return h.unmarshalCookie(d, args)
 	default:

@@ -110,7 +110,9 @@ type Handler struct {
 
 	// Redirect is where browsers (GET or HEAD requests whose Accept header
 	// holds text/html) without a valid token are sent with 302, with the
-	// original request URI in the `return` query parameter. An absolute
+	// original request URI in the `return` query parameter: its path and
+	// query, or, when the redirect goes to another origin (a portal that
+	// signs in for several sites), the page's absolute URL. An absolute
 	// path or an absolute http(s) URL.
 	Redirect string `json:"redirect,omitempty"`
 
@@ -147,6 +149,7 @@ type Handler struct {
 	tokenFrom       []TokenSource
 	except          caddyhttp.MatchPath
 	redirectURL     string
+	redirectOrigin  string // the redirect's origin when it is an absolute URL
 	storage         certmagic.Storage
 	logger          *zap.Logger
 	metrics         *metrics
@@ -240,6 +243,7 @@ func (h *Handler) provision(ctx caddy.Context, storage certmagic.Storage) error 
 		h.cache = nil // a benchmarking aid (bench/load.sh MODE=many), not a setting
 	}
 	h.redirectURL = redirectPrefix(h.Redirect)
+	h.redirectOrigin = redirectOrigin(h.Redirect)
 
 	if len(h.Except) > 0 {
 		h.except = caddyhttp.MatchPath(h.Except)

@@ -64,7 +64,11 @@ func TestRedirect(t *testing.T) {
 		redirect, want string
 	}{
 		{"/login", "/login?return=%2Fdocs%2Fa%3Fb%3Dc%26d"},
-		{"https://auth.example/login?app=x", "https://auth.example/login?app=x&return=%2Fdocs%2Fa%3Fb%3Dc%26d"},
+		// On another origin (a portal), the page's absolute URL: the
+		// portal sends the browser back there when it trusts the origin.
+		{"https://auth.example/login?app=x", "https://auth.example/login?app=x&return=http%3A%2F%2Fexample.com%2Fdocs%2Fa%3Fb%3Dc%26d"},
+		// On this origin, spelled absolutely (default port): the path only.
+		{"http://EXAMPLE.com:80/login", "http://EXAMPLE.com:80/login?return=%2Fdocs%2Fa%3Fb%3Dc%26d"},
 	} {
 		h := mustProvision(t, "jwt_auth {\n secret "+testSecret+"\n redirect "+tc.redirect+"\n}")
 		browser := func(method, tok string) *http.Request {

@@ -28,16 +28,20 @@ type issuer struct {
 	IssuerConfig
 	issuerDeps
 
-	accessTTL  time.Duration
-	refreshTTL time.Duration
-	cookie     CookieConfig
-	sameSite   http.SameSite
-	users      *userStore
-	byIP       *failureLimiter
-	byUser     *failureLimiter
-	shared     *failureShare // the limits' counts shared with the cluster
-	loginPage  *template.Template
-	endpoints  map[string]func(http.ResponseWriter, *http.Request) error
+	accessTTL     time.Duration
+	refreshTTL    time.Duration // the idle limit of a login
+	sessionTTL    time.Duration // the absolute limit of a login
+	grace         time.Duration // how long a spent refresh token still refreshes
+	returnOrigins returnOrigins // trusted_return
+	formTargets   string        // trusted_return as CSP form-action sources
+	cookie        CookieConfig
+	sameSite      http.SameSite
+	users         *userStore
+	byIP          *failureLimiter
+	byUser        *failureLimiter
+	shared        *failureShare // the limits' counts shared with the cluster
+	loginPage     *template.Template
+	endpoints     map[string]func(http.ResponseWriter, *http.Request) error
 }
 
 // issuerDeps is what the issuer needs from the guard and the handler,
@@ -98,6 +102,12 @@ type issuedToken struct {
 func newIssuer(cfg IssuerConfig, deps issuerDeps) (*issuer, error) {
 	is := &issuer{IssuerConfig: cfg, issuerDeps: deps, cookie: cookieDefaults(cfg.Cookie)}
 	is.accessTTL, is.refreshTTL = cfg.ttls()
+	is.sessionTTL, is.grace = cfg.sessionLimits()
+	var err error
+	if is.returnOrigins, err = newReturnOrigins(cfg.TrustedReturn); err != nil {
+		return nil, fmt.Errorf("trusted_return: %w", err)
+	}
+	is.formTargets = formActions(cfg.TrustedReturn)
 	is.sameSite = sameSiteModes[is.cookie.SameSite]
 	is.endpoints = make(map[string]func(http.ResponseWriter, *http.Request) error)
 	if cfg.Login != "" || cfg.Refresh != "" {
@@ -175,38 +185,57 @@ func (is *issuer) endpoint(path string) func(http.ResponseWriter, *http.Request)
 // claims never override them.
 var registeredClaims = []string{"iss", "sub", "aud", "iat", "nbf", "exp", "jti", "sid"}
 
-// mint signs an access token, and a refresh token when refresh is on, for
-// a login (sid) of sub. One clock reading serves both.
-func (is *issuer) mint(r *http.Request, sub, sid string, extra map[string]any) (issuedToken, string, error) {
+// grant is what a login's tokens are minted from.
+type grant struct {
+	sub, sid string
+	claims   map[string]any // the user's own claims; never override registeredClaims
+	// refreshJTI is the jti of the refresh token, the one its family
+	// expects next; "" mints no refresh token.
+	refreshJTI string
+	// end is the login's absolute limit (sign-in + session_ttl): no token
+	// lives past it.
+	end time.Time
+}
+
+// mint signs an access token, and a refresh token when the grant names
+// one, both capped at the end of the login. One clock reading serves
+// both.
+func (is *issuer) mint(g grant) (issuedToken, error) {
 	t := now()
-	claims := func(ttl time.Duration) jwt.MapClaims {
+	claims := func(ttl time.Duration) (jwt.MapClaims, int64) {
+		exp := min(t.Add(ttl).Unix(), g.end.Unix())
 		c := jwt.MapClaims{}
-		maps.Copy(c, extra)
+		maps.Copy(c, g.claims)
 		for _, name := range registeredClaims {
 			delete(c, name)
 		}
-		c["iss"], c["sub"], c["sid"], c["jti"] = is.name, sub, sid, rand.Text()
-		c["iat"], c["nbf"], c["exp"] = t.Unix(), t.Unix(), t.Add(ttl).Unix()
+		c["iss"], c["sub"], c["sid"], c["jti"] = is.name, g.sub, g.sid, rand.Text()
+		c["iat"], c["nbf"], c["exp"] = t.Unix(), t.Unix(), exp
 		if is.audience != "" {
 			c["aud"] = is.audience
 		}
-		return c
+		return c, exp - t.Unix()
 	}
-	access, err := is.sign(claims(is.accessTTL), "JWT")
+	ac, accessIn := claims(is.accessTTL)
+	if accessIn <= 0 {
+		return issuedToken{}, errSessionOver
+	}
+	access, err := is.sign(ac, "JWT")
 	if err != nil {
-		return issuedToken{}, "", err
+		return issuedToken{}, err
 	}
-	out := issuedToken{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(is.accessTTL.Seconds())}
-	if is.refreshTTL == 0 {
-		return out, "", nil
+	out := issuedToken{AccessToken: access, TokenType: "Bearer", ExpiresIn: accessIn}
+	if g.refreshJTI == "" {
+		return out, nil
 	}
-	rc := claims(is.refreshTTL)
+	rc, refreshIn := claims(is.refreshTTL)
+	rc["jti"] = g.refreshJTI
 	rc["aud"] = refreshAudience([]string{is.name}, is.Refresh)
 	if out.RefreshToken, err = is.sign(rc, jws.RefreshType); err != nil {
-		return issuedToken{}, "", err
+		return issuedToken{}, err
 	}
-	out.RefreshExpiresIn = int64(is.refreshTTL.Seconds())
-	return out, rc["jti"].(string), nil
+	out.RefreshExpiresIn = refreshIn
+	return out, nil
 }
 
 // sign makes a compact JWS with the signing key.

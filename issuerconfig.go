@@ -45,9 +45,27 @@ type IssuerConfig struct {
 	// AccessTTL is the lifetime of access tokens. Default: 15m.
 	AccessTTL caddy.Duration `json:"access_ttl,omitempty"`
 
-	// RefreshTTL is the lifetime of refresh tokens; 0 turns refresh
-	// tokens off. Default: 168h.
+	// RefreshTTL is the lifetime of refresh tokens, the idle limit of a
+	// login: each refresh starts it again. 0 turns refresh tokens off.
+	// Default: 168h.
 	RefreshTTL *caddy.Duration `json:"refresh_ttl,omitempty"`
+
+	// SessionTTL is the absolute limit of a login, counted from sign-in:
+	// no refresh token, access token or cookie of the login outlives it.
+	// Default: 720h.
+	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
+
+	// RefreshGrace is how long a refresh token that was just spent still
+	// refreshes (two tabs racing to refresh one login both stay signed
+	// in); presented later, it is reuse and revokes the login. Default:
+	// 10s; at most 5m.
+	RefreshGrace *caddy.Duration `json:"refresh_grace,omitempty"`
+
+	// TrustedReturn are origins that the login, after signing in, may send
+	// the browser back to (the return parameter), besides paths on this
+	// site: an exact origin (https://app.example.com) or every subdomain
+	// of a domain (https://*.example.com). Default: none.
+	TrustedReturn []string `json:"trusted_return,omitempty"`
 
 	// Cookie configures the access token cookie, which the guard also
 	// reads. The refresh cookie is named <name>_refresh.
@@ -121,6 +139,15 @@ func (c IssuerConfig) Validate() error {
 	if c.RefreshTTL != nil && *c.RefreshTTL < 0 {
 		return fmt.Errorf("refresh_ttl: invalid duration %q: must not be negative", time.Duration(*c.RefreshTTL).String())
 	}
+	if c.SessionTTL < 0 {
+		return fmt.Errorf("session_ttl: must be positive, not %s", time.Duration(c.SessionTTL))
+	}
+	if c.RefreshGrace != nil && (*c.RefreshGrace < 0 || time.Duration(*c.RefreshGrace) > maxRefreshGrace) {
+		return fmt.Errorf("refresh_grace: must be between 0 and %s, not %s", maxRefreshGrace, time.Duration(*c.RefreshGrace))
+	}
+	if _, err := newReturnOrigins(c.TrustedReturn); err != nil {
+		return fmt.Errorf("trusted_return: %w", err)
+	}
 	if c.Refresh != "" && c.RefreshTTL != nil && *c.RefreshTTL == 0 {
 		return errors.New("refresh: refresh tokens are off (refresh_ttl 0)")
 	}
@@ -170,6 +197,10 @@ func (l LoginLimit) Validate() error {
 	return nil
 }
 
+// maxRefreshGrace bounds refresh_grace: the window in which a spent
+// refresh token still works is a window for a thief too.
+const maxRefreshGrace = 5 * time.Minute
+
 // ttls are the lifetimes of access and refresh tokens, defaults filled
 // in. Key auto rotation needs them before the issuer is built.
 func (c IssuerConfig) ttls() (access, refresh time.Duration) {
@@ -182,6 +213,20 @@ func (c IssuerConfig) ttls() (access, refresh time.Duration) {
 		refresh = time.Duration(*c.RefreshTTL)
 	}
 	return access, refresh
+}
+
+// sessionLimits are the absolute limit of a login and the refresh
+// grace, defaults filled in.
+func (c IssuerConfig) sessionLimits() (session, grace time.Duration) {
+	session = 720 * time.Hour
+	if c.SessionTTL > 0 {
+		session = time.Duration(c.SessionTTL)
+	}
+	grace = 10 * time.Second
+	if c.RefreshGrace != nil {
+		grace = time.Duration(*c.RefreshGrace)
+	}
+	return session, grace
 }
 
 // cookieDefaults fills in the cookie's defaults.

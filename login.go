@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -34,7 +35,13 @@ type credentials struct {
 func (is *issuer) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		return is.renderLoginPage(w, r, loginPage{Return: safeReturn(r.URL.Query().Get("return"))}, http.StatusOK)
+		page := loginPage{Return: is.returnTarget(r.URL.Query().Get("return"))}
+		if r.Method == http.MethodGet {
+			if resumed, err := is.resume(w, r, page.Return, &page); resumed || err != nil {
+				return err
+			}
+		}
+		return is.renderLoginPage(w, r, page, http.StatusOK)
 	case http.MethodPost:
 	default:
 		return methodNotAllowed(w, "GET, HEAD, POST")
@@ -56,14 +63,14 @@ func (is *issuer) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		is.logLoginFailure(r, logUserName(creds.Username), "invalid credentials")
 		is.metrics.loggedIn("invalid_credentials")
 		if creds.form {
-			page := loginPage{Return: safeReturn(creds.Return), Username: creds.Username, Error: "Wrong user name or password."}
+			page := loginPage{Return: is.returnTarget(creds.Return), Username: creds.Username, Error: "Wrong user name or password."}
 			return is.renderLoginPage(w, r, page, http.StatusUnauthorized)
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		return writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_credentials"})
 	}
 
-	tok, err := is.startLogin(r, creds.Username, acct)
+	tok, err := is.startLogin(r, creds.Username, acct.claims, nil)
 	if err != nil {
 		return err
 	}
@@ -72,7 +79,7 @@ func (is *issuer) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	is.setCookies(w, tok)
 	if creds.form {
 		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, safeReturn(creds.Return), http.StatusSeeOther)
+		http.Redirect(w, r, is.returnTarget(creds.Return), http.StatusSeeOther)
 		return nil
 	}
 	return writeToken(w, tok)
@@ -129,16 +136,30 @@ func (is *issuer) checkPassword(w http.ResponseWriter, r *http.Request, ip strin
 	return acct, true, nil
 }
 
-// startLogin issues the first tokens of a new login and records its
-// refresh family.
-func (is *issuer) startLogin(r *http.Request, user string, acct *account) (issuedToken, error) {
+// startLogin issues the first tokens of a new login of sub and records
+// its refresh family. claims are the user's own; carried are claims of
+// the sign-in itself (such as amr), kept in the family for every
+// refreshed token.
+func (is *issuer) startLogin(r *http.Request, sub string, claims, carried map[string]any) (issuedToken, error) {
 	sid := rand.Text()
-	tok, refreshJTI, err := is.mint(r, user, sid, acct.claims)
+	if len(carried) > 0 {
+		claims = maps.Clone(claims)
+		if claims == nil {
+			claims = map[string]any{}
+		}
+		maps.Copy(claims, carried)
+	}
+	g := grant{sub: sub, sid: sid, claims: claims, end: now().Add(is.sessionTTL)}
+	var fam family
+	if is.refreshTTL > 0 {
+		fam = is.newFamily(sub, carried)
+		g.refreshJTI, g.end = fam.Current, is.end(fam)
+	}
+	tok, err := is.mint(g)
 	if err != nil {
 		return tok, caddyhttp.Error(http.StatusInternalServerError, err)
 	}
-	if refreshJTI != "" {
-		fam := family{Sub: user, Current: refreshJTI, Until: now().Add(is.refreshTTL).Unix()}
+	if g.refreshJTI != "" {
 		if err := is.storeFamily(r.Context(), sid, fam); err != nil {
 			return tok, caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("storing the login: %w", err))
 		}

@@ -126,7 +126,7 @@ func TestLoginJSONResponse(t *testing.T) {
 }
 
 func TestRefreshRotationAndReuse(t *testing.T) {
-	h := loginHandler(t, "")
+	h := loginHandler(t, " refresh_grace 0\n") // reuse at once (session_test.go has the grace)
 	login := httptest.NewRecorder()
 	serveWith(t, h, login, post("/login", "application/json", `{"username":"alice","password":"right"}`))
 	refresh := login.Result().Cookies()[1].Value

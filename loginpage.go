@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 )
 
 //go:embed login.html
@@ -41,6 +42,18 @@ func loadLoginPage(file string) (*template.Template, error) {
 	return tmpl, nil
 }
 
+// formActions is the CSP form-action list beyond 'self': the
+// trusted_return origins, where a signed-in form may be redirected (a
+// browser applies form-action to the redirects after a post too).
+func formActions(origins []string) string {
+	var b strings.Builder
+	for _, o := range origins {
+		b.WriteString(" ")
+		b.WriteString(strings.TrimSuffix(o, "/"))
+	}
+	return b.String()
+}
+
 // renderLoginPage writes the login page with its security headers: no
 // framing, no caching, and a CSP that allows only the page's own form
 // target and the inline elements carrying this response's nonce.
@@ -61,7 +74,7 @@ func (is *issuer) renderLoginPage(w http.ResponseWriter, r *http.Request, page l
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
 	hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+page.Nonce+"'; script-src 'nonce-"+page.Nonce+
-		"'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		"'; img-src 'self' data:; form-action 'self'"+is.formTargets+"; frame-ancestors 'none'; base-uri 'none'")
 	hdr.Set("X-Frame-Options", "DENY")
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Referrer-Policy", "no-referrer")

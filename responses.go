@@ -91,7 +91,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) erro
 	w.Header().Del("Set-Cookie")
 
 	if h.redirectURL != "" && f.status == http.StatusUnauthorized && isBrowserNavigation(r) {
-		w.Header().Set("Location", h.redirectURL+url.QueryEscape(h.returnURI(r)))
+		w.Header().Set("Location", h.redirectURL+url.QueryEscape(h.returnTo(r)))
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusFound)
 		return nil
@@ -134,6 +134,16 @@ func realm(host string) string {
 func isBrowserNavigation(r *http.Request) bool {
 	return (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
 		strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// returnTo is the page to come back to after login: its path and query,
+// or its absolute URL when the login is on another origin.
+func (h *Handler) returnTo(r *http.Request) string {
+	uri := h.returnURI(r)
+	if here := requestOrigin(r); h.redirectOrigin != "" && h.redirectOrigin != here {
+		return here + uri
+	}
+	return uri
 }
 
 // returnURI is the path and query the client asked for, before any

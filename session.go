@@ -2,10 +2,12 @@ package caddyjwt
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"mime"
 	"net/http"
 	"time"
@@ -14,28 +16,66 @@ import (
 	"go.uber.org/zap"
 )
 
-// family is a login's refresh state in storage: the one refresh token that
-// may be spent next, and until when the login can last.
+// family is a login's refresh state in storage: the refresh token that
+// may be spent next, the one spent just before it (which still refreshes
+// within refresh_grace), and the login's limits.
 type family struct {
 	Sub     string `json:"sub"`
 	Current string `json:"current"`
-	Until   int64  `json:"until"`
+	// Until is when the login ends unless refreshed: the idle limit
+	// (refresh_ttl from the last refresh), never past the absolute one.
+	Until int64 `json:"until"`
+	// Start is the sign-in (Unix seconds), from which session_ttl counts.
+	Start int64 `json:"start,omitempty"`
+	// Previous is the refresh token spent last, accepted again until
+	// GraceUntil (Unix milliseconds) as a tab racing the one that spent it.
+	Previous   string `json:"previous,omitempty"`
+	GraceUntil int64  `json:"grace_until_ms,omitempty"`
+	// Claims are claims the login carries from sign-in to every refreshed
+	// token besides the user's own (such as amr); nil for none.
+	Claims map[string]any `json:"claims,omitempty"`
 }
 
 var (
 	errRefreshInvalid = errors.New("refresh token invalid")
 	errRefreshReused  = errors.New("refresh token reused: login revoked")
+	errSessionOver    = errors.New("the login reached session_ttl")
+	// errUnavailable marks a refresh that failed on the server's side
+	// (storage, signing) rather than for its token: 503, not 401.
+	errUnavailable = errors.New("refresh unavailable")
 )
+
+// newFamily is the refresh state of a login that starts now, and the
+// jti its first refresh token carries.
+func (is *issuer) newFamily(sub string, claims map[string]any) family {
+	t := now()
+	return family{
+		Sub: sub, Current: rand.Text(), Start: t.Unix(), Claims: claims,
+		Until: min(t.Add(is.refreshTTL).Unix(), t.Add(is.sessionTTL).Unix()),
+	}
+}
+
+// end is the login's absolute limit.
+func (is *issuer) end(fam family) time.Time {
+	return time.Unix(fam.Start, 0).Add(is.sessionTTL)
+}
 
 func (is *issuer) storeFamily(ctx context.Context, sid string, fam family) error {
 	data, _ := json.Marshal(fam)
 	return is.storage.Store(ctx, storageKey(familyDir, sid), data)
 }
 
-// spend rotates a login's refresh token under a storage lock, so that one
-// refresh token is spent once across every instance. Presenting a spent
-// token revokes the whole login.
-func (is *issuer) spend(ctx context.Context, sid, jti, next string) (family, error) {
+// spend spends a login's refresh token jti under a storage lock, so that
+// one refresh token is spent once across every instance, and answers the
+// family as it now is: its Current is the jti of the refresh token to
+// issue.
+//
+// The current token rotates. The token spent just before it, presented
+// within refresh_grace, is a second tab racing the first: it gets the
+// same next token, and nothing changes. Any other token is reuse
+// (errRefreshReused), and the caller revokes the login. A login past its
+// absolute limit is over (errRefreshInvalid).
+func (is *issuer) spend(ctx context.Context, sid, jti string) (family, error) {
 	lock := "caddyjwt_family_" + storageKey("", sid)
 	if err := is.storage.Lock(ctx, lock); err != nil {
 		return family{}, fmt.Errorf("locking the login: %w", err)
@@ -53,12 +93,70 @@ func (is *issuer) spend(ctx context.Context, sid, jti, next string) (family, err
 	if err := json.Unmarshal(data, &fam); err != nil {
 		return family{}, fmt.Errorf("reading the login: %w", err)
 	}
-	if fam.Current != jti {
+	t := now()
+	if fam.Start == 0 { // stored before session_ttl: counted from now
+		fam.Start = t.Unix()
+	}
+	switch {
+	case !t.Before(is.end(fam)):
+		_ = is.storage.Delete(ctx, storageKey(familyDir, sid))
+		return fam, errRefreshInvalid
+	case jti == fam.Current:
+		fam.Previous, fam.GraceUntil = jti, t.Add(is.grace).UnixMilli()
+		fam.Current = rand.Text()
+		fam.Until = min(t.Add(is.refreshTTL).Unix(), is.end(fam).Unix())
+		return fam, is.storeFamily(ctx, sid, fam)
+	case jti == fam.Previous && t.UnixMilli() <= fam.GraceUntil:
+		return fam, nil
+	default:
 		return fam, errRefreshReused
 	}
-	fam.Current = next
-	fam.Until = now().Add(is.refreshTTL).Unix()
-	return fam, is.storeFamily(ctx, sid, fam)
+}
+
+// refresh trades a refresh token for new tokens of its login: the
+// shared path of the refresh endpoint and of the login page's automatic
+// sign-in. Errors: errRefreshInvalid or errRefreshReused (the login was
+// revoked), a verification failure, or a storage error.
+func (is *issuer) refresh(r *http.Request, raw string) (issuedToken, string, error) {
+	t, err := is.verifyRefresh(raw)
+	if err != nil {
+		return issuedToken{}, "", err
+	}
+	acct, known := is.users.current.Load().accounts[t.sub]
+	if !known || acct.disabled {
+		_ = is.endLogin(r.Context(), t.sid)
+		return issuedToken{}, t.sub, errRefreshInvalid
+	}
+	fam, err := is.spend(r.Context(), t.sid, t.jti)
+	if errors.Is(err, errRefreshReused) {
+		is.logger.Warn("refresh token reused; login revoked", zap.String("user", t.sub), zap.String("client_ip", clientIP(r)))
+		if err := is.endLogin(r.Context(), t.sid); err != nil {
+			return issuedToken{}, t.sub, fmt.Errorf("%w: revoking the login: %w", errUnavailable, err)
+		}
+		return issuedToken{}, t.sub, errRefreshReused
+	}
+	if errors.Is(err, errRefreshInvalid) {
+		return issuedToken{}, t.sub, err
+	}
+	if err != nil {
+		return issuedToken{}, t.sub, fmt.Errorf("%w: %w", errUnavailable, err)
+	}
+	claims := acct.claims
+	if len(fam.Claims) > 0 {
+		claims = maps.Clone(acct.claims)
+		if claims == nil {
+			claims = map[string]any{}
+		}
+		maps.Copy(claims, fam.Claims)
+	}
+	tok, err := is.mint(grant{sub: t.sub, sid: t.sid, claims: claims, refreshJTI: fam.Current, end: is.end(fam)})
+	switch {
+	case errors.Is(err, errSessionOver):
+		return tok, t.sub, errRefreshInvalid
+	case err != nil:
+		return tok, t.sub, fmt.Errorf("%w: %w", errUnavailable, err)
+	}
+	return tok, t.sub, nil
 }
 
 // endLogin revokes every token of a login (its sid) and forgets its
@@ -113,32 +211,12 @@ func (is *issuer) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return is.refuseRefresh(w, r, err)
 	}
-	t, err := is.verifyRefresh(raw)
-	if err != nil {
-		return is.refuseRefresh(w, r, err)
-	}
-	sid, jti, sub := t.sid, t.jti, t.sub
-	acct, known := is.users.current.Load().accounts[sub]
-	if !known || acct.disabled {
-		_ = is.endLogin(r.Context(), sid)
-		return is.refuseRefresh(w, r, errRefreshInvalid)
-	}
-
-	tok, nextJTI, err := is.mint(r, sub, sid, acct.claims)
-	if err != nil {
-		return caddyhttp.Error(http.StatusInternalServerError, err)
-	}
-	if _, err := is.spend(r.Context(), sid, jti, nextJTI); err != nil {
-		if errors.Is(err, errRefreshReused) {
-			is.logger.Warn("refresh token reused; login revoked", zap.String("user", sub), zap.String("client_ip", clientIP(r)))
-			if err := is.endLogin(r.Context(), sid); err != nil {
-				return caddyhttp.Error(http.StatusServiceUnavailable, err)
-			}
-		}
-		if errors.Is(err, errRefreshReused) || errors.Is(err, errRefreshInvalid) {
-			return is.refuseRefresh(w, r, err)
-		}
+	tok, _, err := is.refresh(r, raw)
+	switch {
+	case errors.Is(err, errUnavailable):
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	case err != nil:
+		return is.refuseRefresh(w, r, err)
 	}
 	is.metrics.refreshed("ok")
 	is.setCookies(w, tok)
@@ -221,11 +299,8 @@ func (is *issuer) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if err := is.csrf.Check(r); err != nil {
 		return caddyhttp.Error(http.StatusForbidden, err)
 	}
-	if id, ok := is.presented(r); ok {
-		if err := is.revokeIdentity(r.Context(), id); err != nil {
-			return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("revoking: %w", err))
-		}
-		is.logger.Info("logout", zap.String("user", id.sub), zap.String("client_ip", clientIP(r)))
+	if err := is.endPresented(r); err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("revoking: %w", err))
 	}
 	is.clearCookies(w)
 	w.Header().Set("Cache-Control", "no-store")
@@ -238,6 +313,36 @@ func (is *issuer) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// endPresented ends what a logout presents: the access token (revoked
+// until its exp) and its login, and the login of the refresh cookie, so
+// that a browser whose access token already expired still logs out.
+func (is *issuer) endPresented(r *http.Request) error {
+	ended := ""
+	if id, ok := is.presented(r); ok {
+		if err := is.revokeIdentity(r.Context(), id); err != nil {
+			return err
+		}
+		ended = id.sid
+		is.logger.Info("logout", zap.String("user", id.sub), zap.String("client_ip", clientIP(r)))
+	}
+	if is.Refresh == "" {
+		return nil
+	}
+	raw, err := fromCookie(r, is.cookie.Name+"_refresh")
+	if err != nil || raw == "" {
+		return nil
+	}
+	t, err := is.verifyRefresh(raw)
+	if err != nil || t.sid == ended {
+		return nil
+	}
+	if err := is.endLogin(r.Context(), t.sid); err != nil {
+		return err
+	}
+	is.logger.Info("logout", zap.String("user", t.sub), zap.String("client_ip", clientIP(r)))
 	return nil
 }
 

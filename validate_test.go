@@ -53,6 +53,13 @@ func TestConfigMistakes(t *testing.T) {
 		{"jwks_endpoint /jwks", `{"jwks_endpoint":"/jwks"}`, "issuer: needed when the site's address names no host"},
 		{"key auto", `{"keys":[{"auto":"ES256"}]}`, "issuer: needed with key auto when this handler serves no login"},
 		{"trusted_origins app.example", `{"trusted_origins":["app.example"]}`, "trusted_origins:"},
+		{"session_ttl -1h", `{"session_ttl":"-1h"}`, "session_ttl: must be positive"},
+		{"refresh_grace 6m", `{"refresh_grace":"6m"}`, "refresh_grace: must be between 0 and 5m0s"},
+		{"refresh_grace -1s", `{"refresh_grace":"-1s"}`, "refresh_grace: must be between 0 and 5m0s"},
+		{"trusted_return app.example", `{"trusted_return":["app.example"]}`, "trusted_return:"},
+		{"trusted_return https://app.example/path", `{"trusted_return":["https://app.example/path"]}`, "trusted_return:"},
+		{"trusted_return https://*", `{"trusted_return":["https://*"]}`, "trusted_return:"},
+		{"trusted_return https://a.*.example", `{"trusted_return":["https://a.*.example"]}`, "trusted_return:"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			block := "jwt_auth {\n secret " + testSecret + "\n " + tc.caddyfile + "\n}"
@@ -95,6 +102,9 @@ func TestConfigAccepted(t *testing.T) {
 		"login_limit 1 1s",
 		"cookie {\n same_site none\n }",
 		"trusted_origins https://app.example",
+		"session_ttl 1h\n refresh_grace 0s",
+		"refresh_grace 5m",
+		"trusted_return https://app.example https://*.example.com http://app.localhost:8080",
 		"logout /logout\n jwks_endpoint /jwks\n issuer https://auth.example",
 	} {
 		var h Handler
