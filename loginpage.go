@@ -77,7 +77,7 @@ func (is *issuer) renderLoginPage(w http.ResponseWriter, r *http.Request, page l
 		"'; img-src 'self' data:; form-action 'self'"+is.formTargets+"; frame-ancestors 'none'; base-uri 'none'")
 	hdr.Set("X-Frame-Options", "DENY")
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set("Referrer-Policy", "same-origin") // not no-referrer: that sends "Origin: null" with the form post, which CSRF protection refuses where no Sec-Fetch-Site is sent (plain HTTP)
 	hdr.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, err := w.Write(buf.Bytes())

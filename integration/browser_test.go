@@ -200,6 +200,13 @@ func TestBrowserLoginLoop(t *testing.T) {
 // loopback, so that it cannot hang on outside connections.
 func browserStart(t *testing.T, chromium string) context.Context {
 	t.Helper()
+	return browserStartWith(t, chromium)
+}
+
+// browserStartWith is browserStart with more Chromium options (such as
+// host-resolver-rules for test host names, or more allowed ports).
+func browserStartWith(t *testing.T, chromium string, more ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
 	out := new(syncBuffer)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium),
@@ -219,6 +226,7 @@ func browserStart(t *testing.T, chromium string) context.Context {
 		chromedp.WindowSize(800, 600),
 		chromedp.CombinedOutput(out),
 	)
+	opts = append(opts, more...)
 	timeout, cancelTimeout := context.WithTimeout(context.Background(), 60*time.Second)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(timeout, opts...)
 	ctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithErrorf(func(format string, args ...any) {
