@@ -41,7 +41,7 @@ func TestSafeReturn(t *testing.T) {
 }
 
 // loginHandler provisions an issuer with one user, alice/right.
-func loginHandler(t *testing.T, extra string) *Handler {
+func loginHandler(t testing.TB, extra string) *Handler {
 	t.Helper()
 	hash := bcryptHash(t, "right", bcrypt.MinCost)
 	return mustProvision(t, "jwt_auth {\n secret "+testSecret+"\n user alice "+hash+"\n login /login\n refresh /refresh\n logout /logout\n"+extra+"}")

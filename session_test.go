@@ -273,3 +273,27 @@ func TestLoginPageFormAction(t *testing.T) {
 		t.Errorf("the form does not keep a trusted return")
 	}
 }
+
+// FuzzReturnTarget: whatever return a browser brings, the login sends it
+// to a local path that safeReturn keeps, or to an absolute URL on a
+// trusted origin — never to the login page itself.
+func FuzzReturnTarget(f *testing.F) {
+	for _, seed := range []string{"/docs", "https://app.example.com/x", "https://a.example.org/", "//evil", "/login", "https://app.example.com@evil/",
+		"https://app.example.com\\.evil/", "https://app.example.com%2f@evil/", "http://app.example.com/", "https://auth.example.com/login?x"} {
+		f.Add(seed)
+	}
+	h := loginHandler(f, " issuer https://auth.example.com\n trusted_return https://app.example.com https://*.example.org\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		got := h.issuer.returnTarget(in)
+		if strings.HasPrefix(got, "/") {
+			if safeReturn(got) != got || h.issuer.isLoginPath(got) {
+				t.Fatalf("returnTarget(%q) = %q: not a safe local path", in, got)
+			}
+			return
+		}
+		u, err := url.Parse(got)
+		if err != nil || !h.issuer.returnOrigins.trusts(u) || u.User != nil || strings.ContainsRune(got, '\\') {
+			t.Fatalf("returnTarget(%q) = %q: not on a trusted origin", in, got)
+		}
+	})
+}
