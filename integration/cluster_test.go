@@ -219,10 +219,11 @@ func clusterKeyRotation(t *testing.T, bin, hash string) {
 // clusterConfig writes a Caddyfile for one instance of the cluster (see
 // nodeConfig): the key subdirectives given, alice, and every endpoint.
 // One site served by every instance: here each instance has an address of
-// its own (a port), so the site names its issuer.
+// its own (a port), so the site names its issuer. A spent refresh token
+// is reuse at once (refresh_grace 0s; the grace has suites of its own).
 func clusterConfig(t *testing.T, storage, key, hash string) string {
 	t.Helper()
-	return nodeConfig(t, storage, key, "issuer http://cluster.test", "user alice "+hash)
+	return nodeConfig(t, storage, key, "issuer http://cluster.test", "user alice "+hash, "refresh_grace 0s")
 }
 
 // clusterKid reads the kid from a token's header.

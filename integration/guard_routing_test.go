@@ -68,7 +68,10 @@ func TestIntegrationRedirect(t *testing.T) {
 	want302("redirect URL with a query", get(t, "/page?x=1", header("Accept", html)), "/auth/login?from=site&return="+ret("/page?x=1"))
 
 	startCaddy(t, guardConfig(lines("secret "+hmac64, "redirect https://auth.example.com/login")))
-	want302("redirect to another origin", get(t, "/page", header("Accept", html)), "https://auth.example.com/login?return="+ret("/page"))
+	// The login is on another origin (a portal): return is the page's
+	// absolute URL, which the portal sends the browser back to when it
+	// trusts the origin.
+	want302("redirect to another origin", get(t, "/page", header("Accept", html)), "https://auth.example.com/login?return="+ret(baseURL+"/page"))
 }
 
 // TestIntegrationExcept: except paths are Caddy path patterns, and no

@@ -255,6 +255,7 @@ func TestIssuerSharedStorage(t *testing.T) {
 			login /a/login
 			refresh /a/refresh
 			logout /a/logout
+			refresh_grace 0s
 			user alice `+hash+`
 		}
 		respond "ok {http.auth.user.id}" 200
@@ -266,6 +267,7 @@ func TestIssuerSharedStorage(t *testing.T) {
 			key auto
 			issuer `+baseURL+`
 			refresh /a/refresh
+			refresh_grace 0s
 			user alice `+hash+`
 		}
 		respond "ok {http.auth.user.id}" 200

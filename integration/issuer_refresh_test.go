@@ -10,17 +10,20 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// TestIssuerRefreshRace: one refresh token sent by several clients at once
-// is spent once: exactly one gets new tokens, the others are refused as
-// reuse, and the login is revoked.
+// TestIssuerRefreshRace: one refresh token sent by several clients at
+// once, with refresh_grace 0s, is spent once: exactly one gets new tokens,
+// the others are refused as reuse, and the login is revoked. (With the
+// default grace they are tabs racing, and all succeed:
+// TestIssuerRefreshTabs.)
 func TestIssuerRefreshRace(t *testing.T) {
-	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("user alice "+bcryptHash(t, issAlicePW))))
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("user alice "+bcryptHash(t, issAlicePW), "refresh_grace 0s")))
 	tok := issLogin(t, "/auth/login", "alice", issAlicePW)
 	const n = 5
 	results := make(chan response, n)
@@ -59,6 +62,49 @@ func TestIssuerRefreshRace(t *testing.T) {
 	}
 	issWantRevoked(t, "the winner's access token after the reuse", get(t, "/", bearer(won[0].AccessToken)))
 	issWantJSONError(t, "the winner's refresh token after the reuse", issRefreshJSON(t, "/auth/refresh", won[0].RefreshToken), http.StatusUnauthorized, "invalid_grant")
+}
+
+// TestIssuerRefreshTabs: with the default refresh_grace, one refresh
+// token sent at once by five clients (tabs restoring after a break) gives
+// every one new tokens, all with the same next refresh token, and the
+// login stays: that token spends once more, and the first access token
+// still passes.
+func TestIssuerRefreshTabs(t *testing.T) {
+	startCaddy(t, guardConfigIn(t.TempDir(), issStdLines("user alice "+bcryptHash(t, issAlicePW))))
+	tok := issLogin(t, "/auth/login", "alice", issAlicePW)
+	const n = 5
+	results := make([]response, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r, err := try(httpClient, http.MethodPost, "/auth/refresh", jsonBody(map[string]string{"refresh_token": tok.RefreshToken}))
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = r
+		})
+	}
+	wg.Wait()
+	next := map[any]bool{}
+	var last issTokens
+	for i, r := range results {
+		if r.Status != http.StatusOK {
+			t.Fatalf("tab %d: %s, want 200", i, r)
+		}
+		last = issDecodeTokens(t, "tab refresh", r)
+		claims := jwt.MapClaims{}
+		if _, _, err := jwt.NewParser().ParseUnverified(last.RefreshToken, claims); err != nil {
+			t.Fatal(err)
+		}
+		next[claims["jti"]] = true
+	}
+	if len(next) != 1 {
+		t.Errorf("the tabs got %d different next refresh tokens, want one", len(next))
+	}
+	wantOK(t, "the login's first access token after the tabs", get(t, "/", bearer(tok.AccessToken)), "ok alice")
+	if r := issRefreshJSON(t, "/auth/refresh", last.RefreshToken); r.Status != http.StatusOK {
+		t.Errorf("the tabs' next refresh token: %s, want 200", r)
+	}
 }
 
 // TestIssuerCookies: the cookie subdirective changes name, domain, path

@@ -182,6 +182,7 @@ func TestRemoteMetrics(t *testing.T) {
 			refresh /refresh
 			logout /logout
 			login_limit 3 1m
+			refresh_grace 0s
 			user alice `+bcryptHash(t, "wonderland")+`
 		}
 		respond "ok {http.auth.user.id}" 200
