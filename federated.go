@@ -43,6 +43,7 @@ type provider struct {
 	callback string   // <login>/<name>/callback
 	client   *http.Client
 	logger   *zap.Logger
+	life     context.Context // the handler's: discovery stops with it
 
 	group   singleflight.Group
 	mu      sync.Mutex
@@ -60,6 +61,7 @@ func newProvider(cfg IdentityProvider, login string, logger *zap.Logger) (*provi
 		start:            providerPath(login, cfg.Name),
 		logger:           logger.With(zap.String("identity_provider", cfg.Name)),
 		client:           providerClient(),
+		life:             context.Background(),
 	}
 	if p.secret == "" {
 		return nil, fmt.Errorf("identity_provider %s: client_secret: empty once its placeholders are resolved", cfg.Name)
@@ -130,7 +132,8 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 
 // discoverLoop reads the discovery document in the background at start,
 // retrying (every providerRetry, doubling to remoteMinTTL) until it is
-// read or ctx is done, so that the first person to click does not wait.
+// read or ctx, the handler's life, is done, so that the first person to
+// click does not wait.
 func (p *provider) discoverLoop(ctx context.Context) {
 	wait := providerRetry
 	for {
@@ -196,7 +199,7 @@ func (p *provider) discover() error {
 	}
 	p.lastTry = time.Now()
 	p.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), remoteTimeout)
+	ctx, cancel := context.WithTimeout(p.life, remoteTimeout)
 	defer cancel()
 	op, err := oidc.NewProvider(oidc.ClientContext(ctx, p.client), p.Issuer)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -188,6 +189,29 @@ func TestCappedTransport(t *testing.T) {
 		resp.Body.Close()
 		if (err == nil) != ok {
 			t.Errorf("%d bytes: err %v", n, err)
+		}
+	}
+}
+
+// TestIdentityProviderReservedUserName: a users_file user whose name
+// reads as a federated sub ("test:...") cannot sign in with a password
+// while provider test is configured, so that no password login ever
+// carries a federated login's sub.
+func TestIdentityProviderReservedUserName(t *testing.T) {
+	hash, _ := bcrypt.GenerateFromPassword([]byte("right"), bcrypt.MinCost)
+	file := t.TempDir() + "/users.json"
+	users, _ := json.Marshal(map[string]any{"test:alice": map[string]string{"password": string(hash)}, "bob": map[string]string{"password": string(hash)}})
+	if err := os.WriteFile(file, users, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := mustProvision(t, idpBlock(idpOK, " users_file "+file))
+	for user, want := range map[string]int{"test:alice": http.StatusUnauthorized, "bob": http.StatusOK} {
+		r := httptest.NewRequest(http.MethodPost, "http://example.com/auth/login", strings.NewReader(`{"username":"`+user+`","password":"right"}`))
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		serveWith(t, h, w, r)
+		if w.Code != want {
+			t.Errorf("password login as %s: %d, want %d", user, w.Code, want)
 		}
 	}
 }

@@ -175,6 +175,7 @@ func (is *issuer) start(ctx context.Context) {
 		go every(ctx, syncInterval, func() { is.shared.syncLogged(ctx) })
 	}
 	for _, p := range is.providers {
+		p.life = ctx // before serving: discovery stops with the handler
 		go p.discoverLoop(ctx)
 	}
 }

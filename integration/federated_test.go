@@ -193,3 +193,22 @@ func TestFederatedBrowser(t *testing.T) {
 		t.Fatalf("after signing in: at %s showing %q, want %s/page showing ok test:id1 …", at, text, baseURL)
 	}
 }
+
+// TestFederatedAllowAtRefresh: the allow rules are checked again at each
+// refresh, so a person taken off them is signed out at the next refresh
+// (and the automatic sign-in of the login page shows the page instead).
+func TestFederatedAllowAtRefresh(t *testing.T) {
+	op := fedStartOP(t)
+	down := fedDownIssuer(t)
+	startCaddy(t, fedConfig(op, down))
+	b := newFedBrowser(t)
+	if r := fedSignIn(t, b, op, fedAllowed, ""); r.Status != http.StatusOK {
+		t.Fatalf("sign-in: %s", r)
+	}
+	if r := doWith(t, b.Client, http.MethodPost, "/auth/refresh"); r.Status != http.StatusOK {
+		t.Fatalf("refresh under the first rules: %s", r)
+	}
+	startCaddy(t, strings.Replace(fedConfig(op, down), "allow email test-user@zitadel.ch", "allow email someone-else@zitadel.ch", 1))
+	r := doWith(t, b.Client, http.MethodPost, "/auth/refresh")
+	issWantJSONError(t, "refresh once the rules changed", r, http.StatusUnauthorized, "invalid_grant")
+}
