@@ -105,6 +105,13 @@ func siteIssuer(h httpcaddyfile.Helper) string {
 //		except   <path>...
 //		claim_header <claim> <header>
 //		forward_token
+//		identity_provider <name> <issuer-url> {
+//			client_id     <id>
+//			client_secret <secret>
+//			scopes        <scope>...
+//			allow         <claim> <value>...
+//			claims        <claim>...
+//		}
 //
 //		login    <path>
 //		refresh  <path>
@@ -133,7 +140,8 @@ func siteIssuer(h httpcaddyfile.Helper) string {
 // Validate checks the values, the same for the Caddyfile and JSON.
 //
 // List subdirectives (key, algorithms, issuer, audience, require, from,
-// except, claim_header, user, trusted_origins, trusted_return) may be repeated; the others
+// except, claim_header, user, trusted_origins, trusted_return,
+// identity_provider) may be repeated; the others
 // may be given once.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
@@ -158,7 +166,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 var repeatable = map[string]bool{
 	"key": true, "jwks": true, "oidc": true, "algorithms": true, "issuer": true, "audience": true,
 	"require": true, "from": true, "except": true, "claim_header": true,
-	"user": true, "trusted_origins": true, "trusted_return": true,
+	"user": true, "trusted_origins": true, "trusted_return": true, "identity_provider": true,
 }
 
 func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser, sub string) error {
@@ -301,6 +309,8 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser, sub string) erro
 		*list = append(*list, args...)
 	case "cookie":
 		return h.unmarshalCookie(d, args)
+	case "identity_provider":
+		return h.unmarshalIdentityProvider(d, args)
 	default:
 		return d.Errf("unknown subdirective %q", sub)
 	}

@@ -41,6 +41,7 @@ type issuer struct {
 	byUser        *failureLimiter
 	shared        *failureShare // the limits' counts shared with the cluster
 	loginPage     *template.Template
+	providers     map[string]*provider // identity_provider, by name
 	endpoints     map[string]func(http.ResponseWriter, *http.Request) error
 }
 
@@ -152,6 +153,9 @@ func (is *issuer) provisionLogin() error {
 	if is.Login != "" {
 		is.endpoints[is.Login] = is.serveLogin
 	}
+	if err := is.provisionProviders(); err != nil {
+		return err
+	}
 	if is.Refresh != "" {
 		is.endpoints[is.Refresh] = is.serveRefresh
 	}
@@ -169,6 +173,10 @@ func (is *issuer) start(ctx context.Context) {
 	}
 	if is.shared != nil {
 		go every(ctx, syncInterval, func() { is.shared.syncLogged(ctx) })
+	}
+	for _, p := range is.providers {
+		p.life = ctx // before serving: discovery stops with the handler
+		go p.discoverLoop(ctx)
 	}
 }
 
@@ -373,4 +381,28 @@ func clientIP(r *http.Request) string {
 		return ip
 	}
 	return r.RemoteAddr
+}
+
+// provisionProviders builds the identity providers and serves their
+// paths: <login>/<name> starts a sign-in, <login>/<name>/callback ends it.
+func (is *issuer) provisionProviders() error {
+	is.providers = make(map[string]*provider, len(is.IdentityProviders))
+	for _, cfg := range is.IdentityProviders {
+		p, err := newProvider(cfg, is.Login, is.logger)
+		if err != nil {
+			return err
+		}
+		is.providers[p.Name] = p
+		is.endpoints[p.start] = is.serveFederatedStart(p)
+		is.endpoints[p.callback] = is.serveFederatedCallback(p)
+	}
+	if len(is.providers) > 0 {
+		for name := range is.users.current.Load().accounts {
+			if is.providerOf(name) != nil {
+				is.logger.Warn("users_file: this user cannot sign in with a password: the name reads as a sign-in with an identity_provider",
+					zap.String("user", logUserName(name)))
+			}
+		}
+	}
+	return nil
 }

@@ -84,6 +84,11 @@ type IssuerConfig struct {
 	// template. Default: the request's host, without its port.
 	LoginTitle string `json:"login_title,omitempty"`
 
+	// IdentityProviders are OpenID Connect providers that people may sign
+	// in with instead of a password ("Sign in with <name>"); they count as
+	// a user source for login. Default: none.
+	IdentityProviders []IdentityProvider `json:"identity_providers,omitempty"`
+
 	// TrustedOrigins are origins (scheme://host[:port]) allowed to make
 	// cross-origin unsafe requests: logins, logouts, refreshes and
 	// cookie-authenticated requests. Default: none.
@@ -151,8 +156,8 @@ func (c IssuerConfig) Validate() error {
 	if c.Refresh != "" && c.RefreshTTL != nil && *c.RefreshTTL == 0 {
 		return errors.New("refresh: refresh tokens are off (refresh_ttl 0)")
 	}
-	if (c.Login != "" || c.Refresh != "") && len(c.Users) == 0 && c.UsersFile == "" {
-		return errors.New("login: no users: add user lines or users_file")
+	if (c.Login != "" || c.Refresh != "") && len(c.Users) == 0 && c.UsersFile == "" && len(c.IdentityProviders) == 0 {
+		return errors.New("login: no users: add user lines, users_file or identity_provider")
 	}
 	for _, u := range c.Users {
 		if u.Name == "" {
@@ -161,6 +166,9 @@ func (c IssuerConfig) Validate() error {
 		if err := checkUserName(u.Name); err != nil {
 			return fmt.Errorf("user %s: bad name: %w", quoteUserName(u.Name), err)
 		}
+	}
+	if err := c.validateProviders(); err != nil {
+		return err
 	}
 	if c.Cookie != nil {
 		if err := c.Cookie.Validate(); err != nil {
@@ -252,4 +260,5 @@ var (
 	_ caddy.Validator = IssuerConfig{}
 	_ caddy.Validator = CookieConfig{}
 	_ caddy.Validator = LoginLimit{}
+	_ caddy.Validator = IdentityProvider{}
 )

@@ -59,6 +59,9 @@ func (is *issuer) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if ok && is.providerOf(creds.Username) != nil {
+		ok = false // a users_file name that would read as a federated login's sub
+	}
 	if !ok {
 		is.logLoginFailure(r, logUserName(creds.Username), "invalid credentials")
 		is.metrics.loggedIn("invalid_credentials")
@@ -141,6 +144,12 @@ func (is *issuer) checkPassword(w http.ResponseWriter, r *http.Request, ip strin
 // the sign-in itself (such as amr), kept in the family for every
 // refreshed token.
 func (is *issuer) startLogin(r *http.Request, sub string, claims, carried map[string]any) (issuedToken, error) {
+	return is.startLoginOf(r, sub, claims, carried, nil)
+}
+
+// startLoginOf is startLogin for a sign-in of a kind: fed marks a
+// federated one, nil a password one.
+func (is *issuer) startLoginOf(r *http.Request, sub string, claims, carried map[string]any, fed *federatedLogin) (issuedToken, error) {
 	sid := rand.Text()
 	if len(carried) > 0 {
 		claims = maps.Clone(claims)
@@ -153,6 +162,7 @@ func (is *issuer) startLogin(r *http.Request, sub string, claims, carried map[st
 	var fam family
 	if is.refreshTTL > 0 {
 		fam = is.newFamily(sub, carried)
+		fam.Fed = fed
 		g.refreshJTI, g.end = fam.Current, is.end(fam)
 	}
 	tok, err := is.mint(g)

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 )
@@ -23,6 +24,18 @@ type loginPage struct {
 	Error    string // a message after a failed attempt, else empty
 	Nonce    string // the CSP nonce for inline <style> and <script> elements
 	Title    string // what one signs in to: login_title, else the host
+	// PasswordLogin tells whether the site has password users (user or
+	// users_file), whose form the page shows.
+	PasswordLogin bool
+	// Providers are the identity providers, one "Sign in with <Name>"
+	// link each: a GET of URL starts the sign-in (keeping Return).
+	Providers []loginProvider
+}
+
+// loginProvider is an identity provider as a login page offers it.
+type loginProvider struct {
+	Name string // the identity_provider's name
+	URL  string // <login>/<name>?return=<Return>
 }
 
 // loadLoginPage parses the built-in page, or the user's template.
@@ -60,6 +73,8 @@ func formActions(origins []string) string {
 func (is *issuer) renderLoginPage(w http.ResponseWriter, r *http.Request, page loginPage, status int) error {
 	page.Action = is.Login
 	page.Nonce = rand.Text()
+	page.PasswordLogin = len(is.Users) > 0 || is.UsersFile != ""
+	page.Providers = is.loginProviders(page.Return)
 	page.Title = is.LoginTitle
 	if page.Title == "" {
 		page.Title = r.Host // only shown, escaped by the template
@@ -82,4 +97,22 @@ func (is *issuer) renderLoginPage(w http.ResponseWriter, r *http.Request, page l
 	w.WriteHeader(status)
 	_, err := w.Write(buf.Bytes())
 	return err
+}
+
+// loginProviders are the identity providers in config order, their links
+// carrying the return target.
+func (is *issuer) loginProviders(ret string) []loginProvider {
+	var out []loginProvider
+	for _, cfg := range is.IdentityProviders {
+		p := is.providers[cfg.Name]
+		if p == nil {
+			continue
+		}
+		link := p.start
+		if ret != "" && ret != "/" {
+			link += "?return=" + url.QueryEscape(ret)
+		}
+		out = append(out, loginProvider{Name: p.Name, URL: link})
+	}
+	return out
 }

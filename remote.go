@@ -67,25 +67,25 @@ func newRemoteKeys(jwksURL, issuer string, logger *zap.Logger) *remoteKeys {
 		logger:  logger,
 		life:    context.Background(),
 		subs:    make(map[*remoteView]struct{}),
-		client: &http.Client{
-			Timeout: remoteTimeout,
-			CheckRedirect: func(req *http.Request, via []*http.Request) error {
-				if len(via) >= 3 {
-					return errors.New("too many redirects")
-				}
-				// Only to the same origin: whoever can make the provider
-				// redirect must not choose the keys.
-				if from := via[0].URL; req.URL.Scheme != from.Scheme || req.URL.Host != from.Host {
-					return errors.New("redirect to another origin refused")
-				}
-				return checkRemoteURL(req.URL.String())
-			},
-		},
+		client:  &http.Client{Timeout: remoteTimeout, CheckRedirect: sameOriginRedirect},
 	}
 	if rk.issuer != "" {
 		rk.issuers = []string{rk.issuer, rk.issuer + "/"}
 	}
 	return rk
+}
+
+// sameOriginRedirect follows at most two redirects, only to the same
+// origin: whoever can make a provider redirect must not choose the keys
+// (or the token endpoint).
+func sameOriginRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 3 {
+		return errors.New("too many redirects")
+	}
+	if from := via[0].URL; req.URL.Scheme != from.Scheme || req.URL.Host != from.Host {
+		return errors.New("redirect to another origin refused")
+	}
+	return checkRemoteURL(req.URL.String())
 }
 
 // remoteSourceName names a source: "jwks <url>" or "oidc <issuer>". It is

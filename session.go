@@ -1,6 +1,7 @@
 package caddyjwt
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -34,6 +35,8 @@ type family struct {
 	// Claims are claims the login carries from sign-in to every refreshed
 	// token besides the user's own (such as amr); nil for none.
 	Claims map[string]any `json:"claims,omitempty"`
+	// Fed marks a sign-in with an identity provider; nil for a password.
+	Fed *federatedLogin `json:"fed,omitempty"`
 }
 
 var (
@@ -90,7 +93,9 @@ func (is *issuer) spend(ctx context.Context, sid, jti string) (family, error) {
 		return family{}, err
 	}
 	var fam family
-	if err := json.Unmarshal(data, &fam); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // carried claims keep their JSON text, as at sign-in
+	if err := dec.Decode(&fam); err != nil {
 		return family{}, fmt.Errorf("reading the login: %w", err)
 	}
 	t := now()
@@ -122,10 +127,20 @@ func (is *issuer) refresh(r *http.Request, raw string) (issuedToken, string, err
 	if err != nil {
 		return issuedToken{}, "", err
 	}
-	acct, known := is.users.current.Load().accounts[t.sub]
-	if !known || acct.disabled {
-		_ = is.endLogin(r.Context(), t.sid)
-		return issuedToken{}, t.sub, errRefreshInvalid
+	// A password login refreshes while its user exists and is enabled; a
+	// federated one (sub "<name>:...") while its provider is configured,
+	// its family says it signed in there, and the claims kept from sign-in
+	// pass the provider's allow rules of the day. A users-file name that
+	// reads as a federated sub never had a family marked so.
+	var acctClaims map[string]any
+	prov := is.providerOf(t.sub)
+	if prov == nil {
+		acct, known := is.users.current.Load().accounts[t.sub]
+		if !known || acct.disabled {
+			_ = is.endLogin(r.Context(), t.sid)
+			return issuedToken{}, t.sub, errRefreshInvalid
+		}
+		acctClaims = acct.claims
 	}
 	fam, err := is.spend(r.Context(), t.sid, t.jti)
 	if errors.Is(err, errRefreshReused) {
@@ -141,9 +156,15 @@ func (is *issuer) refresh(r *http.Request, raw string) (issuedToken, string, err
 	if err != nil {
 		return issuedToken{}, t.sub, fmt.Errorf("%w: %w", errUnavailable, err)
 	}
-	claims := acct.claims
+	if prov == nil && fam.Fed != nil || prov != nil && (fam.Fed == nil || fam.Fed.Provider != prov.Name || !prov.allows(fam.Fed.Claims)) {
+		if err := is.endLogin(r.Context(), t.sid); err != nil {
+			return issuedToken{}, t.sub, fmt.Errorf("%w: ending the login: %w", errUnavailable, err)
+		}
+		return issuedToken{}, t.sub, errRefreshInvalid
+	}
+	claims := acctClaims
 	if len(fam.Claims) > 0 {
-		claims = maps.Clone(acct.claims)
+		claims = maps.Clone(acctClaims)
 		if claims == nil {
 			claims = map[string]any{}
 		}

@@ -197,15 +197,9 @@ func TestBrowserLoginLoop(t *testing.T) {
 
 // browserStart starts headless Chromium for the test, bounded to a minute,
 // and returns its context. The flags keep it off every network but
-// loopback, so that it cannot hang on outside connections.
-func browserStart(t *testing.T, chromium string) context.Context {
-	t.Helper()
-	return browserStartWith(t, chromium)
-}
-
-// browserStartWith is browserStart with more Chromium options (such as
-// host-resolver-rules for test host names, or more allowed ports).
-func browserStartWith(t *testing.T, chromium string, more ...chromedp.ExecAllocatorOption) context.Context {
+// loopback, so that it cannot hang on outside connections. extra options
+// come after these (a flag given again replaces it).
+func browserStart(t *testing.T, chromium string, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	out := new(syncBuffer)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -226,7 +220,7 @@ func browserStartWith(t *testing.T, chromium string, more ...chromedp.ExecAlloca
 		chromedp.WindowSize(800, 600),
 		chromedp.CombinedOutput(out),
 	)
-	opts = append(opts, more...)
+	opts = append(opts, extra...)
 	timeout, cancelTimeout := context.WithTimeout(context.Background(), 60*time.Second)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(timeout, opts...)
 	ctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithErrorf(func(format string, args ...any) {

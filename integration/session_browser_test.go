@@ -29,7 +29,7 @@ const sessionReadPage = `(() => ({
 func TestBrowserPortal(t *testing.T) {
 	chromium := needTool(t, "chromium")
 	sessionSites(t)
-	ctx := browserStartWith(t, chromium,
+	ctx := browserStart(t, chromium,
 		chromedp.Flag("host-resolver-rules", "MAP *."+sessionDomain+" 127.0.0.1"),
 		chromedp.Flag("explicitly-allowed-ports", fmt.Sprint(sessionPort)),
 	)
