@@ -87,9 +87,9 @@ func (is *issuer) askForCode(w http.ResponseWriter, r *http.Request, creds crede
 // unknown or ended, the login page (401).
 func (is *issuer) serveCodeStep(w http.ResponseWriter, r *http.Request, id string, creds credentials) error {
 	w.Header().Set("Cache-Control", "no-store")
-	http.SetCookie(w, is.pendingCookie("", -1))
 	p, err := is.takePending(r.Context(), id)
 	if errors.Is(err, errNoPending) {
+		http.SetCookie(w, is.pendingCookie("", -1))
 		is.logLoginFailure(r, "", "sign-in to finish with a code unknown or ended")
 		is.metrics.loggedIn("invalid_credentials")
 		page := loginPage{Return: "/", Error: "The sign-in took too long. Sign in again."}
@@ -100,6 +100,7 @@ func (is *issuer) serveCodeStep(w http.ResponseWriter, r *http.Request, id strin
 	}
 	att, err := is.reserveLogin(w, r, clientIP(r), p.Sub)
 	if err != nil {
+		http.SetCookie(w, is.pendingCookie("", -1))
 		return err
 	}
 	acct := is.users.current.Load().accounts[p.Sub]
@@ -120,6 +121,7 @@ func (is *issuer) serveCodeStep(w http.ResponseWriter, r *http.Request, id strin
 		return is.renderCodePage(w, r, loginPage{Return: p.Return, Error: "Wrong code. Try the code your app shows now."}, http.StatusUnauthorized)
 	}
 	att.release()
+	http.SetCookie(w, is.pendingCookie("", -1))
 	tok, err := is.startLogin(r, p.Sub, acct.claims, passwordAMR(true))
 	if err != nil {
 		return err
@@ -132,11 +134,12 @@ func (is *issuer) serveCodeStep(w http.ResponseWriter, r *http.Request, id strin
 }
 
 // startPending stores a pending sign-in under a new id and sets its
-// cookie, for the time it has left.
+// cookie, for the time it has left; one that ended clears the cookie.
 func (is *issuer) startPending(w http.ResponseWriter, ctx context.Context, p pendingSignIn) error {
 	left := time.UnixMilli(p.Until).Sub(now())
 	if left <= 0 {
-		return nil // ended: the next post finds none and shows the login page
+		http.SetCookie(w, is.pendingCookie("", -1)) // the next post shows the login page
+		return nil
 	}
 	if is.storage == nil {
 		return errors.New("the second step of a login needs Caddy's storage")

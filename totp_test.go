@@ -18,8 +18,8 @@ const rfcSecret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
 
 func TestTOTPSecretParsing(t *testing.T) {
 	for in, want := range map[string]string{
-		rfcSecret:                                 rfcSecret,
-		strings.ToLower(rfcSecret):                rfcSecret,
+		rfcSecret:                  rfcSecret,
+		strings.ToLower(rfcSecret): rfcSecret,
 		"GEZD GNBV GY3T QOJQ GEZD GNBV GY3T QOJQ": rfcSecret,
 		"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP====":    "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
 	} {
