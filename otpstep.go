@@ -191,17 +191,10 @@ func pendingKey(id string) string {
 
 // deletePendingSignIns deletes the pending sign-ins that ended unused.
 func (is *issuer) deletePendingSignIns(ctx context.Context) {
-	keys, err := is.storage.List(ctx, otpPendingDir, false)
-	if err != nil {
-		return // none yet, or storage away: next time
-	}
-	for _, key := range keys {
-		data, err := is.storage.Load(ctx, key)
+	is.deleteEnded(ctx, otpPendingDir, func(data []byte) bool {
 		var p pendingSignIn
-		if err == nil && json.Unmarshal(data, &p) == nil && p.Until < now().UnixMilli() {
-			_ = is.storage.Delete(ctx, key)
-		}
-	}
+		return json.Unmarshal(data, &p) == nil && p.Until < now().UnixMilli()
+	})
 }
 
 // codeRefused is the reason logged for a wrong, replayed or late code:
