@@ -23,16 +23,18 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "jwt",
-		Usage: "<keygen|sign|inspect|verify> [flags]",
+		Usage: "<keygen|sign|inspect|verify|totp> [flags]",
 		Short: "Generates keys, signs, inspects and verifies JSON Web Tokens",
 		Long: `
 Tools for the jwt_auth handler: make a signing key, sign a token for tests
-and scripts, decode a token, and check a token exactly as the guard does.
+and scripts, decode a token, check a token exactly as the guard does, and
+make a user's second-factor (TOTP) secret.
 
   caddy jwt keygen   a new signing key (PKCS#8 PEM) or HMAC secret
   caddy jwt sign     a signed token from a key and claims
   caddy jwt inspect  decode a token WITHOUT verifying it
   caddy jwt verify   verify a token against keys, as jwt_auth does
+  caddy jwt totp     a second-factor secret for a user, with a QR code
 
 Run 'caddy jwt <subcommand> --help' for the flags of each. Every
 subcommand exits with status 0 on success and 1 on any failure; verify
@@ -57,9 +59,9 @@ func configureJWTCommand(cmd *cobra.Command) {
 		if len(args) == 0 {
 			return cmd.Help()
 		}
-		return fmt.Errorf("unknown subcommand %q for %q (keygen, sign, inspect, verify)", args[0], cmd.CommandPath())
+		return fmt.Errorf("unknown subcommand %q for %q (keygen, sign, inspect, verify, totp)", args[0], cmd.CommandPath())
 	}
-	cmd.AddCommand(cmdKeygenCommand(), cmdSignCommand(), cmdInspectCommand(), cmdVerifyCommand())
+	cmd.AddCommand(cmdKeygenCommand(), cmdSignCommand(), cmdInspectCommand(), cmdVerifyCommand(), cmdTOTPCommand())
 }
 
 // cmdKeygenCommand is `caddy jwt keygen`.

@@ -163,13 +163,16 @@ func (is *issuer) provisionLogin() error {
 }
 
 // start runs the issuer's background work until ctx is done: users-file
-// reload and the sweep of logins that ran out.
+// reload and the sweeps of logins and pending sign-ins that ran out.
 func (is *issuer) start(ctx context.Context) {
 	if is.users != nil && is.UsersFile != "" {
 		go every(ctx, usersPollInterval, is.users.reload)
 	}
 	if is.Refresh != "" {
 		go every(ctx, familySweepInterval, func() { is.deleteExpiredFamilies(ctx) })
+	}
+	if is.Login != "" && is.storage != nil {
+		go every(ctx, familySweepInterval, func() { is.deletePendingSignIns(ctx) })
 	}
 	if is.shared != nil {
 		go every(ctx, syncInterval, func() { is.shared.syncLogged(ctx) })

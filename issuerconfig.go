@@ -166,6 +166,9 @@ func (c IssuerConfig) Validate() error {
 		if err := checkUserName(u.Name); err != nil {
 			return fmt.Errorf("user %s: bad name: %w", quoteUserName(u.Name), err)
 		}
+		if _, err := parseTOTPSecret(u.TOTP); u.TOTP != "" && err != nil {
+			return fmt.Errorf("user %s: bad totp secret: %w", quoteUserName(u.Name), err)
+		}
 	}
 	if err := c.validateProviders(); err != nil {
 		return err

@@ -12,7 +12,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -26,6 +25,7 @@ const maxLoginBody = 64 << 10
 type credentials struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
+	OTP      string `json:"otp"`
 	Return   string `json:"-"`
 	form     bool
 }
@@ -53,6 +53,9 @@ func (is *issuer) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if id := is.pendingCode(r, creds); id != "" {
+		return is.serveCodeStep(w, r, id, creds)
+	}
 
 	ip := clientIP(r)
 	acct, ok, err := is.checkPassword(w, r, ip, creds)
@@ -63,7 +66,11 @@ func (is *issuer) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		ok = false // a users_file name that would read as a federated login's sub
 	}
 	if !ok {
-		is.logLoginFailure(r, logUserName(creds.Username), "invalid credentials")
+		why := "invalid credentials"
+		if acct != nil {
+			why = codeRefused
+		}
+		is.logLoginFailure(r, logUserName(creds.Username), why)
 		is.metrics.loggedIn("invalid_credentials")
 		if creds.form {
 			page := loginPage{Return: is.returnTarget(creds.Return), Username: creds.Username, Error: "Wrong user name or password."}
@@ -73,7 +80,11 @@ func (is *issuer) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_credentials"})
 	}
 
-	tok, err := is.startLogin(r, creds.Username, acct.claims, nil)
+	if acct.totp != "" && creds.OTP == "" {
+		return is.askForCode(w, r, creds)
+	}
+
+	tok, err := is.startLogin(r, creds.Username, acct.claims, passwordAMR(acct.totp != ""))
 	if err != nil {
 		return err
 	}
@@ -101,26 +112,19 @@ func (is *issuer) serveLogin(w http.ResponseWriter, r *http.Request) error {
 // and an attempt whose password was never checked told nothing). With
 // every check slot taken and the short queue full, the answer is 503 with
 // Retry-After: 1.
+//
+// For a user with a second factor, a code sent with the password is
+// checked under the same reservation, after a right password: a wrong or
+// replayed code is a failure like a wrong password. Without a code, a
+// right password is ok, and the caller asks for the code. A right
+// password with a refused code answers the account and false.
 func (is *issuer) checkPassword(w http.ResponseWriter, r *http.Request, ip string, creds credentials) (*account, bool, error) {
-	userKey := limiterUserKey(creds.Username)
-	byIP, wait := is.byIP.reserve(ip)
-	var byUser *attempt
-	if byIP != nil {
-		if byUser, wait = is.byUser.reserve(userKey); byUser == nil {
-			byIP.release()
-		}
-	} else {
-		wait = max(wait, is.byUser.wait(userKey))
-	}
-	if byUser == nil {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
-		is.logLoginFailure(r, logUserName(creds.Username), "rate limited")
-		is.metrics.loggedIn("rate_limited")
-		return nil, false, caddyhttp.Error(http.StatusTooManyRequests, errors.New("too many failed logins"))
+	att, err := is.reserveLogin(w, r, ip, creds.Username)
+	if err != nil {
+		return nil, false, err
 	}
 	if !passwordChecks.acquire(r.Context()) {
-		byIP.release()
-		byUser.release()
+		att.release()
 		w.Header().Set("Retry-After", "1")
 		is.logger.Debug("login refused: every password check slot is busy",
 			zap.String("user", logUserName(creds.Username)), zap.String("client_ip", ip))
@@ -129,13 +133,22 @@ func (is *issuer) checkPassword(w http.ResponseWriter, r *http.Request, ip strin
 	}
 	acct, ok := is.users.current.Load().check(creds.Username, creds.Password)
 	passwordChecks.release()
+	if ok && acct.totp != "" && creds.OTP != "" {
+		ok, err = is.acceptCode(r.Context(), creds.Username, acct, creds.OTP)
+		if err != nil {
+			att.release()
+			return nil, false, caddyhttp.Error(http.StatusServiceUnavailable, err)
+		}
+		if !ok {
+			att.fail()
+			return acct, false, nil
+		}
+	}
 	if !ok {
-		byIP.fail()
-		byUser.fail()
+		att.fail()
 		return nil, false, nil
 	}
-	byIP.release()
-	byUser.release()
+	att.release()
 	return acct, true, nil
 }
 
@@ -191,7 +204,7 @@ func readCredentials(w http.ResponseWriter, r *http.Request) (credentials, error
 		if err = r.ParseForm(); err == nil {
 			creds = credentials{
 				Username: r.PostForm.Get("username"), Password: r.PostForm.Get("password"),
-				Return: r.PostForm.Get("return"), form: true,
+				OTP: r.PostForm.Get("otp"), Return: r.PostForm.Get("return"), form: true,
 			}
 		}
 	default:

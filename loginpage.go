@@ -71,6 +71,12 @@ func formActions(origins []string) string {
 // framing, no caching, and a CSP that allows only the page's own form
 // target and the inline elements carrying this response's nonce.
 func (is *issuer) renderLoginPage(w http.ResponseWriter, r *http.Request, page loginPage, status int) error {
+	return is.renderPage(w, r, is.loginPage, page, status)
+}
+
+// renderPage writes a page of the login (the login page, the code page)
+// from its template, under the login page's headers.
+func (is *issuer) renderPage(w http.ResponseWriter, r *http.Request, tmpl *template.Template, page loginPage, status int) error {
 	page.Action = is.Login
 	page.Nonce = rand.Text()
 	page.PasswordLogin = len(is.Users) > 0 || is.UsersFile != ""
@@ -83,8 +89,8 @@ func (is *issuer) renderLoginPage(w http.ResponseWriter, r *http.Request, page l
 		}
 	}
 	var buf bytes.Buffer
-	if err := is.loginPage.Execute(&buf, page); err != nil {
-		return fmt.Errorf("rendering the login page: %w", err)
+	if err := tmpl.Execute(&buf, page); err != nil {
+		return fmt.Errorf("rendering the %s page: %w", tmpl.Name(), err)
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/html; charset=utf-8")

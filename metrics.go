@@ -46,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, result := range validationResults {
 		m.validations[result] = validations.WithLabelValues(result)
 	}
-	if m.logins, err = vec("logins_total", "Logins by result: ok, invalid_credentials, rate_limited, busy (every password check slot taken), forbidden (an identity_provider's allow rules refused the person), federated_refused (a sign-in with an identity_provider failed)."); err != nil {
+	if m.logins, err = vec("logins_total", "Logins by result: ok, invalid_credentials, otp_required (a right password, the code to come), rate_limited, busy (every password check slot taken), forbidden (an identity_provider's allow rules refused the person), federated_refused (a sign-in with an identity_provider failed)."); err != nil {
 		return nil, err
 	}
 	if m.refreshes, err = vec("refreshes_total", "Refreshes by result: ok, invalid, reused."); err != nil {

@@ -202,14 +202,21 @@ const familySweepInterval = 10 * time.Minute
 // deleteExpiredFamilies deletes the refresh families whose logins have
 // run out.
 func (is *issuer) deleteExpiredFamilies(ctx context.Context) {
-	keys, err := is.storage.List(ctx, familyDir, false)
+	is.deleteEnded(ctx, familyDir, func(data []byte) bool {
+		var fam family
+		return json.Unmarshal(data, &fam) == nil && fam.Until < now().Unix()
+	})
+}
+
+// deleteEnded deletes the entries of a storage folder that ended says
+// are over; an entry that cannot be read is left for the next sweep.
+func (is *issuer) deleteEnded(ctx context.Context, dir string, ended func(data []byte) bool) {
+	keys, err := is.storage.List(ctx, dir, false)
 	if err != nil {
 		return // none yet, or storage away: next time
 	}
 	for _, key := range keys {
-		data, err := is.storage.Load(ctx, key)
-		var fam family
-		if err == nil && json.Unmarshal(data, &fam) == nil && fam.Until < now().Unix() {
+		if data, err := is.storage.Load(ctx, key); err == nil && ended(data) {
 			_ = is.storage.Delete(ctx, key)
 		}
 	}

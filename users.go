@@ -44,6 +44,12 @@ type User struct {
 
 	// Disabled users cannot log in.
 	Disabled bool `json:"disabled,omitempty"`
+
+	// TOTP is the user's second factor: a base32 secret (at least 128
+	// bits, as `caddy jwt totp` makes it) of RFC 6238 codes (SHA-1, 6
+	// digits, 30 s). With it, a login needs a code after the password,
+	// and its tokens carry amr ["pwd","otp"]. Default: none (amr ["pwd"]).
+	TOTP string `json:"totp,omitempty"`
 }
 
 // account is a user ready for password checks.
@@ -53,6 +59,7 @@ type account struct {
 	bcrypt   bool
 	claims   map[string]any
 	disabled bool
+	totp     string // the base32 TOTP secret; "" for none
 }
 
 // maxUserName is the longest user name, in bytes.
@@ -109,6 +116,13 @@ func newAccount(u User) (*account, error) {
 		a.comparer = caddyauth.Argon2idHash{}
 	default:
 		return nil, fmt.Errorf("user %s: the password must be a bcrypt or argon2id hash (caddy hash-password)", quoteUserName(u.Name))
+	}
+	if u.TOTP != "" {
+		secret, err := parseTOTPSecret(u.TOTP)
+		if err != nil {
+			return nil, fmt.Errorf("user %s: bad totp secret: %w", quoteUserName(u.Name), err)
+		}
+		a.totp = secret
 	}
 	return a, nil
 }
@@ -182,7 +196,8 @@ func newUserSet(config, file map[string]*account) (*userSet, error) {
 }
 
 // parseUsersFile reads a users file: a JSON object
-// {"<name>": {"password": "<hash>", "claims": {...}, "disabled": false}},
+// {"<name>": {"password": "<hash>", "claims": {...}, "disabled": false,
+// "totp": "<base32 secret>"}},
 // or htpasswd lines name:hash (blank lines and # comments skipped).
 func parseUsersFile(data []byte) (map[string]*account, error) {
 	users := make(map[string]*account)
