@@ -367,6 +367,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	raw, src, err := h.extractFrom(r)
+	if err == errMissing {
+		raw, src, err = earlierToken(r)
+	}
 	if err == errMissing && h.Optional {
 		h.metrics.validated("missing")
 		return h.passAnonymously(w, r, next)
@@ -385,7 +388,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.refuse(w, r, err)
 	}
 	h.publish(r, id)
-	h.forget(r, src)
+	r = h.forget(r, raw, src)
 	h.metrics.validated("ok")
 	w.Header()["Cache-Control"] = privateNoCache
 	return next.ServeHTTP(w, r)
@@ -398,7 +401,7 @@ func (h *Handler) passAnonymously(w http.ResponseWriter, r *http.Request, next c
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Map(anonymousUser)
 	}
-	h.forget(r, nil)
+	r = h.forget(r, "", nil)
 	return next.ServeHTTP(w, r)
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/caddyjwt/caddyjwt/internal/jws"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // defaultCookieName is the cookie read after the Authorization header.
@@ -66,19 +67,60 @@ func (h *Handler) extractFrom(r *http.Request) (string, *TokenSource, error) {
 
 // forget removes from the request what the handlers after the guard must
 // never see: the token it read, from its source (unless forward_token),
-// and the refresh cookie, wherever it reaches.
-func (h *Handler) forget(r *http.Request, src *TokenSource) {
-	if src != nil && !h.ForwardToken {
-		switch src.Source {
-		case "header":
-			removeBearer(r.Header, src.Name)
-		case "cookie":
-			removeCookie(r.Header, src.Name)
-		case "query":
-			r.URL.RawQuery = removeQuery(r.URL.RawQuery, src.Name)
-		}
-	}
+// and the refresh cookie, wherever it reaches. The token removed stays in
+// the request's context (earlierToken) for a jwt_auth nested further on.
+func (h *Handler) forget(r *http.Request, raw string, src *TokenSource) *http.Request {
 	removeCookie(r.Header, h.refreshCookieName)
+	if src == nil || src.Name == "" || h.ForwardToken {
+		return r
+	}
+	switch src.Source {
+	case "header":
+		removeBearer(r.Header, src.Name)
+	case "cookie":
+		removeCookie(r.Header, src.Name)
+	case "query":
+		r.URL.RawQuery = removeQuery(r.URL.RawQuery, src.Name)
+	}
+	caddyhttp.SetVar(r.Context(), earlierTokenVar, &earlier{raw: raw, cookie: src.Source == "cookie"})
+	return r
+}
+
+// earlierTokenVar is the request variable holding the token an earlier
+// jwt_auth of this request read and removed. A variable costs no copy of
+// the request (a context value would: three allocations on the hot path);
+// what {http.vars.*} would show of it is its String, never the token.
+const earlierTokenVar = "caddyjwt.earlier_token"
+
+type earlier struct {
+	raw    string
+	cookie bool
+}
+
+func (*earlier) String() string { return "[token removed by jwt_auth]" }
+
+// The sources of a token taken from an earlier jwt_auth: no name, as
+// there is nothing left in the request to remove.
+var (
+	earlierHeader = &TokenSource{Source: "header"}
+	earlierCookie = &TokenSource{Source: "cookie"}
+)
+
+// earlierToken is the token an earlier jwt_auth of this request read and
+// removed, so that a jwt_auth nested after it (route /admin/* { jwt_auth
+// { require amr otp } }) checks the same token, with its own rules; a
+// token from a cookie keeps its cross-origin check. errMissing when there
+// is none.
+func earlierToken(r *http.Request) (string, *TokenSource, error) {
+	e, ok := caddyhttp.GetVar(r.Context(), earlierTokenVar).(*earlier)
+	switch {
+	case !ok:
+		return "", nil, errMissing
+	case e.cookie:
+		return e.raw, earlierCookie, nil
+	default:
+		return e.raw, earlierHeader, nil
+	}
 }
 
 // removeBearer removes a header carrying a token: from Authorization the

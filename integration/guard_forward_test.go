@@ -60,3 +60,25 @@ func TestGuardAnonymousPlaceholders(t *testing.T) {
 		t.Errorf("with a token: %s", r)
 	}
 }
+
+// TestGuardNested: a jwt_auth nested after another (route /admin/* {
+// jwt_auth { require ... } }) checks the same token with its own rules,
+// although the first one removed it from the request; the upstream still
+// sees no token, and a request with no token is refused by the first.
+func TestGuardNested(t *testing.T) {
+	up := echoServer(t)
+	startCaddy(t, siteConfig("\tjwt_auth {\n"+lines("secret "+hmac64)+"\n\t}\n"+
+		"\troute /admin/* {\n\t\tjwt_auth {\n"+lines("secret "+hmac64, "require role admin")+"\n\t\t}\n\t}\n"+
+		"\treverse_proxy "+up.addr+" {\n\t\theader_up X-Vars {http.vars.caddyjwt.earlier_token}\n\t}\n"+errorsBlock))
+	admin := hs(t, "root", map[string]any{"role": "admin"})
+	user := hs(t, "bob", map[string]any{"role": "user"})
+	for name, opt := range map[string]reqOpt{"bearer": bearer(admin), "cookie": cookie("access_token", admin)} {
+		e := decodeEcho(t, "admin page, "+name, get(t, "/admin/x", opt))
+		if len(e.Headers["Authorization"]) != 0 || len(e.Headers["Cookie"]) != 0 || strings.Contains(strings.Join(e.Headers["X-Vars"], ""), admin) {
+			t.Errorf("%s: the upstream saw the token: %v", name, e.Headers)
+		}
+	}
+	decodeEcho(t, "other page, user", get(t, "/x", bearer(user)))
+	wantForbidden(t, "admin page, user", get(t, "/admin/x", bearer(user)))
+	wantMissing(t, "admin page, no token", get(t, "/admin/x"))
+}
