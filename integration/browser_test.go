@@ -1,10 +1,12 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +23,12 @@ var browserBase = exampleURL(8080, "")
 // browserScreenshot is where TestBrowserLoginLoop leaves a picture of the
 // login page showing a failed attempt, for a person to look at.
 const browserScreenshot = "/tmp/browser-login.png"
+
+// docsScreenshot is the picture of the login page, as a person first sees
+// it, that README.md and docs/ show: TestBrowserLoginLoop takes it on
+// every run, so it is never stale, and writes the file only when it
+// changed.
+var docsScreenshot = filepath.Join("..", "docs", "login-page.png")
 
 // TestBrowserLoginLoop runs the README's command on example/Caddyfile and
 // walks the login loop in headless Chromium, as a person would: sent to the
@@ -62,6 +70,7 @@ func TestBrowserLoginLoop(t *testing.T) {
 	if !p.LoginForm || p.Title != "Sign in to localhost" || p.Return != "/members.html" || p.Alert != "" {
 		t.Fatalf("the login page is not as expected: %+v", p)
 	}
+	browserSaveScreenshot(t, ctx, docsScreenshot)
 
 	// 2. A wrong password: the login page again, with a message.
 	resp2, err = chromedp.RunResponse(ctx,
@@ -82,11 +91,7 @@ func TestBrowserLoginLoop(t *testing.T) {
 	if p.Return != "/members.html" || p.Username != "alice" || p.Password != "" {
 		t.Errorf("after a wrong password, want return kept, the user name kept and the password empty: %+v", p)
 	}
-	if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err != nil {
-		t.Errorf("screenshot: %v", err)
-	} else if err := os.WriteFile(browserScreenshot, png, 0o644); err != nil {
-		t.Errorf("screenshot: %v", err)
-	}
+	browserSaveScreenshot(t, ctx, browserScreenshot)
 	if c := browserCookie(t, ctx, browserBase+"/", "access_token"); c != nil {
 		t.Errorf("a failed login set the access_token cookie: %+v", c)
 	}
@@ -359,4 +364,21 @@ func (w *browserWatch) logs() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]string(nil), w.entries...)
+}
+
+// browserSaveScreenshot writes a PNG of the page to path, unless the file
+// already holds exactly that picture.
+func browserSaveScreenshot(t *testing.T, ctx context.Context, path string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Errorf("screenshot for %s: %v", path, err)
+		return
+	}
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, png) {
+		return
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Errorf("screenshot: %v", err)
+	}
 }

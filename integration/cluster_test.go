@@ -12,7 +12,7 @@ import (
 )
 
 // TestCluster runs two real Caddy processes on one file_system storage, as
-// the README's "State shared across instances" describes a cluster: one
+// docs/state.md and docs/recipes/cluster.md describe a cluster: one
 // `key auto` key for both, a logout on one refused by the other within
 // 10 s, a refresh token spent once across both, nothing lost on restart,
 // failed logins counted for both, and key rotation picked up by both.
