@@ -41,31 +41,6 @@ import (
 	"github.com/caddyjwt/caddyjwt"
 )
 
-// pendingInParser lists what docs/reference.md documents that this
-// branch's Caddyfile parser does not know yet: `identity_provider` and its
-// options, which arrive with federated sign-in (issue 13). Names are
-// "<subdirective>" or "<subdirective> <inner option>". Delete each entry
-// once the parser knows it: TestReferenceMatchesParser fails while an entry
-// is both here and in the parser. Caddyfile blocks that use a pending
-// subdirective are skipped (and logged) by TestDocsCaddyfilesAdapt.
-var pendingInParser = []string{
-	"identity_provider",
-	"identity_provider client_id",
-	"identity_provider client_secret",
-	"identity_provider scopes",
-	"identity_provider allow",
-	"identity_provider claims",
-}
-
-// pendingFiles lists pages the docs link to that other branches write:
-// the recipes of federated sign-in (issue 13) and TOTP (issue 14). A link
-// to one of them may not resolve yet; delete the entry once the file is
-// here (TestDocsLinksResolve fails while an entry exists as a file).
-var pendingFiles = []string{
-	"docs/recipes/sign-in-with-oidc.md",
-	"docs/recipes/totp.md",
-}
-
 // root is the repository root, seen from this package's folder.
 const root = ".."
 
@@ -186,9 +161,6 @@ func TestDocsCaddyfilesAdapt(t *testing.T) {
 			subdirectives[name] = true
 		}
 	}
-	for _, p := range pendingInParser {
-		subdirectives[p] = true
-	}
 	n := 0
 	for _, file := range markdownFiles(t) {
 		for _, f := range fences(file, readRepoFile(t, file)) {
@@ -199,10 +171,6 @@ func TestDocsCaddyfilesAdapt(t *testing.T) {
 			src := wrapPartial(f.body, subdirectives)
 			_, warnings, err := adapter.Adapt([]byte(src), map[string]any{"filename": f.String()})
 			if err != nil {
-				if p := pendingUse(err); p != "" {
-					t.Logf("%s: skipped: uses %q, which the parser does not know yet (pendingInParser)", f, p)
-					continue
-				}
 				t.Errorf("%s: the caddyfile block does not adapt: %v\n%s", f, err, src)
 				continue
 			}
@@ -237,17 +205,6 @@ func wrapPartial(body string, subdirectives map[string]bool) string {
 		break
 	}
 	return "example.com {\n" + body + "\n}\n"
-}
-
-// pendingUse returns the pending subdirective an adapt error complains
-// about, or "".
-func pendingUse(err error) string {
-	for _, p := range pendingInParser {
-		if !strings.Contains(p, " ") && strings.Contains(err.Error(), strconv.Quote(p)) {
-			return p
-		}
-	}
-	return ""
 }
 
 // ---------------------------------------------------------------------------
@@ -528,8 +485,7 @@ func referenceNames(t *testing.T) map[string]int {
 
 // TestReferenceMatchesParser holds docs/reference.md to the parser: every
 // subdirective and inner option the parser knows has its section, and
-// every section names something the parser knows (or pendingInParser
-// lists).
+// every section names something the parser knows.
 func TestReferenceMatchesParser(t *testing.T) {
 	parsed := parserNames(t)
 	documented := referenceNames(t)
@@ -538,20 +494,13 @@ func TestReferenceMatchesParser(t *testing.T) {
 			t.Fatalf("the names read from the parser lack %q: the extraction from the source is broken (found %v)", must, sorted(parsed))
 		}
 	}
-	pending := map[string]bool{}
-	for _, p := range pendingInParser {
-		pending[p] = true
-		if parsed[p] {
-			t.Errorf("pendingInParser lists %q, which the parser now knows: delete it from the list", p)
-		}
-	}
 	for _, name := range sorted(parsed) {
 		if documented[name] == 0 {
 			t.Errorf("the parser knows %q, which docs/reference.md does not document (want a heading %s)", name, wantHeading(name))
 		}
 	}
 	for _, name := range sortedKeys(documented) {
-		if !parsed[name] && !pending[name] {
+		if !parsed[name] {
 			t.Errorf("docs/reference.md:%d documents %q, which the parser does not know", documented[name], name)
 		}
 	}
@@ -705,13 +654,6 @@ var (
 // the file (or folder) exists, and an #anchor names a heading of the
 // target, by GitHub's slug rules.
 func TestDocsLinksResolve(t *testing.T) {
-	pending := map[string]bool{}
-	for _, p := range pendingFiles {
-		pending[p] = true
-		if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(p))); err == nil {
-			t.Errorf("pendingFiles lists %s, which exists now: delete it from the list", p)
-		}
-	}
 	anchors := map[string]map[string]bool{} // file → its heading slugs
 	anchorsOf := func(rel string) map[string]bool {
 		if a, ok := anchors[rel]; ok {
@@ -743,9 +685,6 @@ func TestDocsLinksResolve(t *testing.T) {
 					rel = filepath.ToSlash(filepath.Clean(filepath.Join(filepath.Dir(file), filepath.FromSlash(pathPart))))
 					if strings.HasPrefix(rel, "../") {
 						t.Errorf("%s: leads out of the repository", where)
-						continue
-					}
-					if pending[rel] {
 						continue
 					}
 					if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(rel))); err != nil {
