@@ -16,6 +16,19 @@ import (
 //go:embed login.html
 var builtinLoginPage string
 
+//go:embed page.html
+var builtinPageHead string
+
+// builtinPage parses a built-in page with the head the built-in pages
+// share (page.html: meta and style).
+func builtinPage(name, text string) (*template.Template, error) {
+	tmpl, err := template.New(name).Parse(builtinPageHead)
+	if err != nil {
+		return nil, err
+	}
+	return tmpl.Parse(text)
+}
+
 // loginPage is what a login page template is given.
 type loginPage struct {
 	Action   string // the login path, where the form posts
@@ -40,15 +53,14 @@ type loginProvider struct {
 
 // loadLoginPage parses the built-in page, or the user's template.
 func loadLoginPage(file string) (*template.Template, error) {
-	text := builtinLoginPage
-	if file != "" {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("login_page: %w", err)
-		}
-		text = string(data)
+	if file == "" {
+		return builtinPage("login", builtinLoginPage)
 	}
-	tmpl, err := template.New("login").Parse(text)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("login_page: %w", err)
+	}
+	tmpl, err := template.New("login").Parse(string(data))
 	if err != nil {
 		return nil, fmt.Errorf("login_page: %w", err)
 	}

@@ -12,7 +12,7 @@ var builtinCodePage string
 // codePage is the form login's second page, asking for the one-time
 // code. It posts the code alone to the login path; the pending sign-in's
 // cookie says whose code it is.
-var codePage = template.Must(template.New("one-time code").Parse(builtinCodePage))
+var codePage = template.Must(builtinPage("one-time code", builtinCodePage))
 
 // renderCodePage writes the code page under the login page's headers
 // (CSP with a nonce, no framing, no caching). page.Return is only used
