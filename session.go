@@ -111,7 +111,7 @@ func (is *issuer) spend(ctx context.Context, sid, jti string) (family, error) {
 		fam.Current = rand.Text()
 		fam.Until = min(t.Add(is.refreshTTL).Unix(), is.end(fam).Unix())
 		return fam, is.storeFamily(ctx, sid, fam)
-	case jti == fam.Previous && t.UnixMilli() <= fam.GraceUntil:
+	case jti == fam.Previous && t.UnixMilli() < fam.GraceUntil: // spent less than refresh_grace ago
 		return fam, nil
 	default:
 		return fam, errRefreshReused

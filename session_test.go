@@ -54,7 +54,8 @@ func tokenClaims(t *testing.T, tok string) jwt.MapClaims {
 
 // TestRefreshGrace: a refresh token spent a moment ago refreshes again
 // (a second tab) with the same next refresh token, and revokes nothing;
-// after refresh_grace it is reuse and revokes the login.
+// from refresh_grace on it is reuse and revokes the login. With
+// refresh_grace 0s, at once, even within the same millisecond.
 func TestRefreshGrace(t *testing.T) {
 	clock := faultFreezeClock(t)
 	h := loginHandler(t, " refresh_grace 10s\n")
@@ -75,7 +76,7 @@ func TestRefreshGrace(t *testing.T) {
 		t.Errorf("the grace revoked the login: %d", res.status)
 	}
 
-	clock.offset.Store(int64(11 * time.Second))
+	clock.offset.Store(int64(10 * time.Second)) // refresh_grace after the spend: no longer less
 	if reuse := refreshWith(t, h, refresh); reuse.Code != 401 {
 		t.Fatalf("spent token after the grace: %d %s", reuse.Code, reuse.Body)
 	}
@@ -84,6 +85,18 @@ func TestRefreshGrace(t *testing.T) {
 	}
 	if late := refreshWith(t, h, cookieNamed(second, "access_token_refresh").Value); late.Code != 401 {
 		t.Errorf("the login's newest refresh token after reuse: %d", late.Code)
+	}
+}
+
+func TestRefreshGraceZero(t *testing.T) {
+	faultFreezeClock(t) // one instant: the spend and the reuse in the same millisecond
+	h := loginHandler(t, " refresh_grace 0s\n")
+	_, refresh := jsonLogin(t, h)
+	if w := refreshWith(t, h, refresh); w.Code != 200 {
+		t.Fatalf("refresh: %d", w.Code)
+	}
+	if w := refreshWith(t, h, refresh); w.Code != 401 {
+		t.Errorf("refresh_grace 0s, the spent token again in the same instant: %d, want 401", w.Code)
 	}
 }
 
