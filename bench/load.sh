@@ -367,7 +367,8 @@ many_mode() {
 	wait_caddy @off
 	local cache sfx round r rps m warmed first line
 	local -A many cpu ratio
-	local -a speedups=()
+	local -a speedups=() raw=()
+	local -A es
 	for sfx in "" @off; do
 		cache=on
 		[[ -z $sfx ]] || cache=off
@@ -403,11 +404,13 @@ many_mode() {
 					m=$rps
 				fi
 			done
+			es[$cache]=$rps
 			ratio[$cache]=$(awk -v a="$rps" -v b="$m" 'BEGIN {printf "%.4f", a / b}')
 			many[ratio_$cache]="${many[ratio_$cache]:-} ${ratio[$cache]}"
 			line+=$(printf ' cache %s: plain %.0f es256 %.0f (%.3f);' "$cache" "$m" "$rps" "${ratio[$cache]}")
 		done
 		speedups+=("$(awk -v a="${ratio[on]}" -v b="${ratio[off]}" 'BEGIN {printf "%.4f", a / b}')")
+		raw+=("$(awk -v a="${es[on]}" -v b="${es[off]}" 'BEGIN {printf "%.4f", a / b}')")
 		echo "$line on/off $(awk -v x="${speedups[-1]}" 'BEGIN {printf "%.2f", x}')"
 	done
 	echo
@@ -430,6 +433,9 @@ many_mode() {
 	echo
 	echo "x plain    = median over rounds of (es256 req/s / the plain run just before it, on the same Caddy)"
 	echo "on/off     = median over rounds of (cache-on x plain / cache-off x plain), of one round"
+	echo "es256 req/s cache on / cache off, of one round, median: $(awk -v x="$(median "${raw[@]}")" 'BEGIN {printf "%.2f", x}')x"
+	echo "             (for comparison only: not divided by each Caddy's plain run, whose rate differs between"
+	echo "             the two processes too: the cache's heap makes Go collect garbage less often)"
 	echo "CPU us/req = the serving Caddy's CPU time (user + system) per request, median over rounds:"
 	echo "             what a request costs, less disturbed by other work than req/s; for comparison only"
 	echo "order:     the cache-on es256 runs sent requests 1..$end_on of $PICKS, the cache-off ones 1..$end_off"
