@@ -1,10 +1,14 @@
 package caddyjwt
 
 import (
+	"bufio"
 	"container/list"
 	"context"
 	"fmt"
 	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"testing"
@@ -159,6 +163,90 @@ func BenchmarkCacheZipf(b *testing.B) {
 	}
 }
 
+// BenchmarkCacheManyTokens replays the request order of bench/load.sh
+// MODE=many, as bench/manytokens.go writes it (100,000 tokens, Zipf
+// s = 1.1, the same seed), and reports the cache's hit ratio over the
+// first b.N requests of the measured order: "cold" from an empty cache;
+// "warm" after the warm-up load.sh sends (each token of the history once,
+// in the order of its last use); "history" after the whole history of
+// 2,000,000 requests, the steady state the warm-up stands for; "lru" an
+// LRU of the same size after that history. load.sh sends some 300,000
+// requests to the cached site at its defaults:
+// go test -run '^$' -bench CacheManyTokens -benchtime 300000x.
+func BenchmarkCacheManyTokens(b *testing.B) {
+	const distinct, history, picks = 100_000, 2_000_000, 2_000_000
+	dir := b.TempDir()
+	gen := func(args ...string) {
+		args = append([]string{"run", "bench/manytokens.go", "-n", strconv.Itoa(distinct), "-s", "1.1"}, args...)
+		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+			b.Fatalf("go %v: %v\n%s", args, err, out)
+		}
+	}
+	// One stream of draws: the history, then the measured order.
+	gen("-history", "0", "-picks", strconv.Itoa(history+picks), "-order", filepath.Join(dir, "all.txt"))
+	gen("-history", strconv.Itoa(history), "-picks", "0", "-warm", filepath.Join(dir, "warm.txt"),
+		"-order", filepath.Join(dir, "none.txt"))
+	all, warm := readInts(b, filepath.Join(dir, "all.txt")), readInts(b, filepath.Join(dir, "warm.txt"))
+	past, order := all[:history], all[history:]
+	tokens := make([]string, distinct)
+	for i := range tokens {
+		tokens[i] = "token-" + strconv.Itoa(i)
+	}
+	ring, id, at := &keyRing{}, &identity{}, time.Now()
+	use := func(c *tokenCache, tok string) bool {
+		if c.get(tok, ring, at) != nil {
+			return true
+		}
+		c.put(tok, id, ring, 0)
+		return false
+	}
+	for _, run := range []struct {
+		name   string
+		before []int
+	}{{"cold", nil}, {"warm", warm}, {"history", past}, {"lru", past}} {
+		b.Run(run.name, func(b *testing.B) {
+			c, l := newTokenCache(), newLRU(cacheShards*cacheShardSize)
+			lookup := func(tok string) bool { return use(c, tok) }
+			if run.name == "lru" {
+				lookup = l.get
+			}
+			for _, i := range run.before {
+				lookup(tokens[i])
+			}
+			hits, n := 0, 0
+			for b.Loop() {
+				if lookup(tokens[order[n%len(order)]]) {
+					hits++
+				}
+				n++
+			}
+			b.ReportMetric(float64(hits)/float64(n), "hit-ratio")
+		})
+	}
+}
+
+// readInts reads a file of one integer a line.
+func readInts(b *testing.B, name string) []int {
+	f, err := os.Open(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var out []int
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		i, err := strconv.Atoi(sc.Text())
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, i)
+	}
+	if err := sc.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
+
 // lru is a least-recently-used set, the yardstick of BenchmarkCacheZipf.
 type lru struct {
 	size  int
@@ -183,26 +271,58 @@ func (l *lru) get(key string) bool {
 	return false
 }
 
-// BenchmarkCacheEntryBytes measures what one cache entry costs beside the
-// token text and identity it points to (which the request holds anyway):
-// the entry, its slot and its index entry.
+// BenchmarkCacheEntryBytes measures what caching a token costs in memory
+// beside the token's text (which the request brought): "entry" the
+// cache's own part (the entry, its slot and its index entry), "verified"
+// all of it, the identity included, for tokens carrying what
+// bench/manytokens.go's do (sub, jti, iat, exp), verified by the handler.
 func BenchmarkCacheEntryBytes(b *testing.B) {
-	ring, id := &keyRing{}, &identity{}
-	tokens := make([]string, cacheShards*cacheShardSize)
-	for i := range tokens {
-		tokens[i] = "token-" + strconv.Itoa(i)
-	}
-	var before, after runtime.MemStats
-	for b.Loop() {
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		c := newTokenCache()
-		for _, tok := range tokens {
-			c.put(tok, id, ring, 0)
+	b.Run("entry", func(b *testing.B) {
+		ring, id := &keyRing{}, &identity{}
+		tokens := make([]string, cacheShards*cacheShardSize)
+		for i := range tokens {
+			tokens[i] = "token-" + strconv.Itoa(i)
 		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(len(tokens)), "bytes/entry")
-		runtime.KeepAlive(c)
-	}
+		for b.Loop() {
+			c := newTokenCache()
+			b.ReportMetric(heapGrowth(func() {
+				for _, tok := range tokens {
+					c.put(tok, id, ring, 0)
+				}
+			})/float64(len(tokens)), "bytes/entry")
+			runtime.KeepAlive(c)
+		}
+	})
+	b.Run("verified", func(b *testing.B) {
+		h := mustProvision(b, "jwt_auth {\n secret "+testSecret+"\n}")
+		tokens := make([]string, 20_000)
+		for i := range tokens {
+			tokens[i] = mint(b, "HS256", []byte(testSecret), jwt.MapClaims{
+				"sub": "user" + strconv.Itoa(i), "jti": "many-" + strconv.Itoa(i),
+				"iat": time.Now().Unix(), "exp": time.Now().Add(2 * time.Hour).Unix(),
+			}, nil)
+		}
+		for b.Loop() {
+			h.cache = newTokenCache()
+			b.ReportMetric(heapGrowth(func() {
+				for _, tok := range tokens {
+					if _, err := h.verify(tok); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})/float64(len(tokens)), "bytes/entry")
+		}
+		b.ReportMetric(float64(len(tokens[0])), "token-bytes")
+	})
+}
+
+// heapGrowth is how much the live heap grew over f.
+func heapGrowth(f func()) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	return float64(after.HeapAlloc) - float64(before.HeapAlloc)
 }

@@ -1,6 +1,7 @@
 package caddyjwt
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -159,14 +160,19 @@ type identity struct {
 	jti, sid  string
 	jtiKey    revocationKey // jti and sid as the revocation list keeps them
 	sidKey    revocationKey
-	exp       *time.Time // nil when the token has none
-	notBefore *time.Time // the later of nbf and iat, if any
-	headers   []string   // claim_header values in config order; "" is not written
+	exp       *time.Time   // nil when the token has none
+	notBefore *time.Time   // the later of nbf and iat, if any
+	times     [2]time.Time // what exp and notBefore point to
+	headers   []string     // claim_header values in config order; "" is not written
 	provider  caddy.ReplacerFunc
 }
 
+// newIdentity keeps nothing of the parsed token but copies: the cache
+// holds identities, and the token's payload shares one buffer with a copy
+// of the whole text and its decoded parts (with the Token itself, some
+// three times the token's length, for nothing).
 func (h *Handler) newIdentity(t *jws.Token) *identity {
-	id := &identity{payload: t.Payload, claims: t.Claims, sub: t.Sub, jti: t.Jti, sid: t.Sid}
+	id := &identity{payload: bytes.Clone(t.Payload), claims: t.Claims, sub: t.Sub, jti: t.Jti, sid: t.Sid}
 	if id.jti != "" {
 		id.jtiKey = revocationKeyOf(id.jti)
 	}
@@ -174,11 +180,13 @@ func (h *Handler) newIdentity(t *jws.Token) *identity {
 		id.sidKey = revocationKeyOf(id.sid)
 	}
 	if t.Exp.Set {
-		id.exp = &t.Exp.Time
+		id.times[0] = t.Exp.Time
+		id.exp = &id.times[0]
 	}
 	for _, d := range []*jws.NumericDate{&t.Nbf, &t.Iat} {
 		if d.Set && (id.notBefore == nil || d.Time.After(*id.notBefore)) {
-			id.notBefore = &d.Time
+			id.times[1] = d.Time
+			id.notBefore = &id.times[1]
 		}
 	}
 	if len(h.ClaimHeaders) > 0 {
