@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // Where a browser goes back to after signing in: the return parameter of
@@ -133,11 +135,19 @@ func redirectOrigin(redirect string) string {
 }
 
 // requestOrigin is the origin the client addressed: the scheme of the
-// connection and the Host header.
+// connection and the Host header. Behind a proxy that Caddy trusts
+// (trusted_proxies), the scheme is the one its X-Forwarded-Proto names,
+// so that a TLS-terminating proxy in front still yields https; from any
+// other client that header is ignored.
 func requestOrigin(r *http.Request) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
+	}
+	if trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool); trusted {
+		if p := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto"))); p == "http" || p == "https" {
+			scheme = p
+		}
 	}
 	return origin(scheme, r.Host)
 }

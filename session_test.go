@@ -1,6 +1,7 @@
 package caddyjwt
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -309,4 +311,31 @@ func FuzzReturnTarget(f *testing.F) {
 			t.Fatalf("returnTarget(%q) = %q: not on a trusted origin", in, got)
 		}
 	})
+}
+
+// TestRequestOriginBehindProxy: X-Forwarded-Proto names the scheme of the
+// page's absolute return URL only when Caddy trusts the proxy that sent
+// it.
+func TestRequestOriginBehindProxy(t *testing.T) {
+	for _, tc := range []struct {
+		trusted bool
+		proto   string
+		want    string
+	}{
+		{false, "", "http://app.example.com"},
+		{false, "https", "http://app.example.com"},
+		{true, "https", "https://app.example.com"},
+		{true, "HTTPS ", "https://app.example.com"},
+		{true, "gopher", "http://app.example.com"},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "http://app.example.com/x", nil)
+		ctx := context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.TrustedProxyVarKey: tc.trusted})
+		r = r.WithContext(ctx)
+		if tc.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", tc.proto)
+		}
+		if got := requestOrigin(r); got != tc.want {
+			t.Errorf("trusted %v, X-Forwarded-Proto %q: %s, want %s", tc.trusted, tc.proto, got, tc.want)
+		}
+	}
 }
