@@ -48,14 +48,33 @@ func recipeCaddyfile(t *testing.T, page string, replace ...string) string {
 	return block
 }
 
-// recipeClaims are claims valid now for 10 minutes, with the given ones.
-func recipeClaims(extra map[string]any) jwt.MapClaims {
-	now := time.Now()
-	c := jwt.MapClaims{"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()}
-	for k, v := range extra {
-		c[k] = v
+// startRecipe loads the Caddyfile of docs/recipes/<page> into the test
+// Caddy, its key-set URL swapped for the fake's, its site for the test
+// site and its upstream for an echo upstream.
+func startRecipe(t *testing.T, page, keysURL string, idp *remoteIdP) {
+	t.Helper()
+	up := echoServer(t)
+	cfg := recipeCaddyfile(t, page,
+		keysURL, idp.JWKSURL(),
+		"app.example.com {", baseURL+" {",
+		"localhost:9000", up.addr)
+	startCaddy(t, globalBlock+"\n"+cfg)
+
+}
+
+// recipeClaims returns claims valid now for 10 minutes: the service's
+// base claims, then a test's own over them.
+func recipeClaims(base map[string]any) func(extra map[string]any) jwt.MapClaims {
+	return func(extra map[string]any) jwt.MapClaims {
+		now := time.Now()
+		c := jwt.MapClaims{"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()}
+		for _, m := range []map[string]any{base, extra} {
+			for k, v := range m {
+				c[k] = v
+			}
+		}
+		return c
 	}
-	return c
 }
 
 // wantUpstreamIdentity asserts that the request reached the upstream with
@@ -85,23 +104,11 @@ func TestRecipeCloudflareAccess(t *testing.T) {
 	kid := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
 	key := remoteRSAKey(t, kid("current"))
 	access := newRemoteIdP(t, key)
-	up := echoServer(t)
-	cfg := recipeCaddyfile(t, "cloudflare-access.md",
-		certsURL, access.JWKSURL(),
-		"app.example.com {", baseURL+" {",
-		"localhost:9000", up.addr)
-	startCaddy(t, globalBlock+"\n"+cfg)
-
-	claims := func(extra map[string]any) jwt.MapClaims {
-		c := recipeClaims(map[string]any{
-			"iss": team, "aud": []string{audTag}, "sub": "7335d417-61da-459d-899c-0a01c76a2f94",
-			"email": "alice@example.com", "type": "app", "identity_nonce": "6ei69kawdKzMIAPF", "country": "US",
-		})
-		for k, v := range extra {
-			c[k] = v
-		}
-		return c
-	}
+	startRecipe(t, "cloudflare-access.md", certsURL, access)
+	claims := recipeClaims(map[string]any{
+		"iss": team, "aud": []string{audTag}, "sub": "7335d417-61da-459d-899c-0a01c76a2f94",
+		"email": "alice@example.com", "type": "app", "identity_nonce": "6ei69kawdKzMIAPF", "country": "US",
+	})
 	good := key.sign(t, claims(nil))
 
 	r := get(t, baseURL+"/orders", header(hdr, good), header("X-User-Email", "mallory@example.com"))
@@ -140,23 +147,11 @@ func TestRecipeGoogleIAP(t *testing.T) {
 	)
 	key := remoteECKey(t, "f9R3yg")
 	iap := newRemoteIdP(t, key)
-	up := echoServer(t)
-	cfg := recipeCaddyfile(t, "google-iap.md",
-		iapKeys, iap.JWKSURL(),
-		"app.example.com {", baseURL+" {",
-		"localhost:9000", up.addr)
-	startCaddy(t, globalBlock+"\n"+cfg)
-
-	claims := func(extra map[string]any) jwt.MapClaims {
-		c := recipeClaims(map[string]any{
-			"iss": issuer, "aud": audience, "sub": "accounts.google.com:118000000000000000000",
-			"email": "alice@example.com", "hd": "example.com",
-		})
-		for k, v := range extra {
-			c[k] = v
-		}
-		return c
-	}
+	startRecipe(t, "google-iap.md", iapKeys, iap)
+	claims := recipeClaims(map[string]any{
+		"iss": issuer, "aud": audience, "sub": "accounts.google.com:118000000000000000000",
+		"email": "alice@example.com", "hd": "example.com",
+	})
 	good := key.sign(t, claims(nil))
 
 	r := get(t, baseURL+"/reports", header("X-Goog-Iap-Jwt-Assertion", good), header("X-User-Email", "mallory@example.com"))
