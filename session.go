@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"maps"
 	"mime"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -38,6 +40,13 @@ type family struct {
 	// Fed marks a sign-in with an identity provider; nil for a password.
 	Fed *federatedLogin `json:"fed,omitempty"`
 }
+
+// familyLocks serialise the spends of a process per login (striped by
+// the login's id), ahead of the storage lock that serialises the cluster.
+var (
+	familyLocks [64]sync.Mutex
+	familySeed  = maphash.MakeSeed()
+)
 
 var (
 	errRefreshInvalid = errors.New("refresh token invalid")
@@ -79,6 +88,16 @@ func (is *issuer) storeFamily(ctx context.Context, sid string, fam family) error
 // (errRefreshReused), and the caller revokes the login. A login past its
 // absolute limit is over (errRefreshInvalid).
 func (is *issuer) spend(ctx context.Context, sid, jti string) (family, error) {
+	// The grace is judged from when the request arrived, not from when it
+	// got the lock: tabs racing wait for each other, and a storage lock
+	// under contention (file_system polls once a second) can hold the last
+	// of them past the grace.
+	arrived := now()
+	// Requests of one process for one login queue on a mutex first, so
+	// that they meet the storage lock one at a time, without its polling.
+	stripe := &familyLocks[maphash.String(familySeed, sid)%uint64(len(familyLocks))]
+	stripe.Lock()
+	defer stripe.Unlock()
 	lock := "caddyjwt_family_" + storageKey("", sid)
 	if err := is.storage.Lock(ctx, lock); err != nil {
 		return family{}, fmt.Errorf("locking the login: %w", err)
@@ -111,7 +130,7 @@ func (is *issuer) spend(ctx context.Context, sid, jti string) (family, error) {
 		fam.Current = rand.Text()
 		fam.Until = min(t.Add(is.refreshTTL).Unix(), is.end(fam).Unix())
 		return fam, is.storeFamily(ctx, sid, fam)
-	case jti == fam.Previous && t.UnixMilli() < fam.GraceUntil: // spent less than refresh_grace ago
+	case jti == fam.Previous && arrived.UnixMilli() < fam.GraceUntil: // spent less than refresh_grace before it arrived
 		return fam, nil
 	default:
 		return fam, errRefreshReused

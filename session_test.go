@@ -339,3 +339,29 @@ func TestRequestOriginBehindProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginPageResumesInParallel: the same automatic sign-in 40 times at
+// once (a browser restoring its tabs) signs every one in, through the
+// grace, and revokes nothing.
+func TestLoginPageResumesInParallel(t *testing.T) {
+	h := loginHandler(t, "")
+	access, refresh := jsonLogin(t, h)
+	codes := make([]int, 40)
+	var wg sync.WaitGroup
+	for i := range codes {
+		wg.Go(func() {
+			w := httptest.NewRecorder()
+			serveWith(t, h, w, loginGET("/login?return=/x", &http.Cookie{Name: "access_token_refresh", Value: refresh}))
+			codes[i] = w.Code
+		})
+	}
+	wg.Wait()
+	for i, code := range codes {
+		if code != http.StatusSeeOther {
+			t.Errorf("sign-in %d of 40: %d, want 303", i, code)
+		}
+	}
+	if res := serve(t, h, bearer(access)); res.status != 0 {
+		t.Errorf("40 sign-ins at once revoked the login: %d", res.status)
+	}
+}

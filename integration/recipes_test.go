@@ -59,7 +59,6 @@ func startRecipe(t *testing.T, page, keysURL string, idp *remoteIdP) {
 		"app.example.com {", baseURL+" {",
 		"localhost:9000", up.addr)
 	startCaddy(t, globalBlock+"\n"+cfg)
-
 }
 
 // recipeClaims returns claims valid now for 10 minutes: the service's
