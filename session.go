@@ -130,7 +130,7 @@ func (is *issuer) spend(ctx context.Context, sid, jti string) (family, error) {
 		fam.Current = rand.Text()
 		fam.Until = min(t.Add(is.refreshTTL).Unix(), is.end(fam).Unix())
 		return fam, is.storeFamily(ctx, sid, fam)
-	case jti == fam.Previous && arrived.UnixMilli() < fam.GraceUntil: // spent less than refresh_grace before it arrived
+	case jti == fam.Previous && is.grace > 0 && arrived.UnixMilli() < fam.GraceUntil: // spent less than refresh_grace before it arrived (or after: a racing tab)
 		return fam, nil
 	default:
 		return fam, errRefreshReused
