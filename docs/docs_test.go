@@ -23,12 +23,12 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -491,15 +491,15 @@ func TestReferenceMatchesParser(t *testing.T) {
 	documented := referenceNames(t)
 	for _, must := range []string{"secret", "key", "key rotate", "cookie", "cookie same_site", "login_title"} {
 		if !parsed[must] {
-			t.Fatalf("the names read from the parser lack %q: the extraction from the source is broken (found %v)", must, sorted(parsed))
+			t.Fatalf("the names read from the parser lack %q: the extraction from the source is broken (found %v)", must, slices.Sorted(maps.Keys(parsed)))
 		}
 	}
-	for _, name := range sorted(parsed) {
+	for _, name := range slices.Sorted(maps.Keys(parsed)) {
 		if documented[name] == 0 {
 			t.Errorf("the parser knows %q, which docs/reference.md does not document (want a heading %s)", name, wantHeading(name))
 		}
 	}
-	for _, name := range sortedKeys(documented) {
+	for _, name := range slices.Sorted(maps.Keys(documented)) {
 		if !parsed[name] {
 			t.Errorf("docs/reference.md:%d documents %q, which the parser does not know", documented[name], name)
 		}
@@ -511,24 +511,6 @@ func wantHeading(name string) string {
 		return fmt.Sprintf("#### `%s` under ### `%s`", opt, parent)
 	}
 	return fmt.Sprintf("### `%s`", name)
-}
-
-func sorted(m map[string]bool) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func sortedKeys(m map[string]int) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // ---------------------------------------------------------------------------
@@ -588,7 +570,7 @@ func TestGodocJSONFields(t *testing.T) {
 	visit("Handler")
 	for _, want := range []string{"IssuerConfig", "KeyConfig", "CookieConfig", "LoginLimit", "ClaimRule", "TokenSource", "ClaimHeader", "User"} {
 		if !seen[want] {
-			t.Errorf("the config types reached from Handler lack %s: the walk is broken (reached %v)", want, sortedSet(seen))
+			t.Errorf("the config types reached from Handler lack %s: the walk is broken (reached %v)", want, slices.Sorted(maps.Keys(seen)))
 		}
 	}
 	t.Logf("%d JSON fields in %d config types", fields, len(seen))
@@ -632,8 +614,6 @@ func fieldName(field *ast.Field) string {
 	}
 	return fmt.Sprint(field.Type)
 }
-
-func sortedSet(m map[string]bool) []string { return sorted(m) }
 
 // ---------------------------------------------------------------------------
 // TestDocsLinksResolve
@@ -767,9 +747,7 @@ func TestDocsGithubSlug(t *testing.T) {
 			t.Errorf("githubSlug(%q) = %q, want %q", heading, got, want)
 		}
 	}
-	if !slices.Contains(sortedKeysBool(headingSlugs("# A\n## A\n```\n# not a heading\n```\n")), "a-1") {
+	if !slices.Contains(slices.Sorted(maps.Keys(headingSlugs("# A\n## A\n```\n# not a heading\n```\n"))), "a-1") {
 		t.Error("a repeated heading does not get the -1 suffix")
 	}
 }
-
-func sortedKeysBool(m map[string]bool) []string { return sorted(m) }
